@@ -1,0 +1,7 @@
+from .toy_dataset import write_toy_dataset
+from .toy_scenes import TOY_CLASSES, ToyObject, ToyScene, make_scene
+from .transforms import *  # noqa: F401,F403
+
+__all__ = [
+    'TOY_CLASSES', 'ToyObject', 'ToyScene', 'make_scene', 'write_toy_dataset'
+]

@@ -1,0 +1,1 @@
+"""Data transforms registered in mmpretrain's ``TRANSFORMS``."""

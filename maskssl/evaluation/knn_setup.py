@@ -1,0 +1,84 @@
+"""Build the kNN evaluation of a pretraining config: backbone, normalisation
+and the ImageNet-style train/val loaders (used by
+``tools/benchmarks/knn_eval.py`` and ``make demo``)."""
+import copy
+import os.path as osp
+from typing import Dict, Optional, Sequence, Tuple
+
+from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.runner import Runner
+from mmpretrain.registry import MODELS
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..utils.checkpoint import load_backbone_weights
+from .knn import knn_evaluate
+
+
+def knn_dataloader(data_root: str, split: str, img_size: int,
+                   batch_size: int = 128, num_workers: int = 2) -> DataLoader:
+    """Loader over an ImageNet-style split (``{split}/`` and
+    ``meta/{split}.txt`` under ``data_root``), resized on the short edge to
+    ``img_size * 256 / 224`` and centre-cropped to ``img_size``."""
+    ann_file = osp.join(data_root, 'meta', f'{split}.txt')
+    for path in (osp.join(data_root, split), ann_file):
+        if not osp.exists(path):
+            raise FileNotFoundError(
+                f'kNN {split} split: "{path}" does not exist; expected an '
+                f'ImageNet-style dataset root with {split}/ and '
+                f'meta/{split}.txt')
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='ResizeEdge', scale=img_size * 256 // 224, edge='short',
+             backend='pillow', interpolation='bicubic'),
+        dict(type='CenterCrop', crop_size=img_size),
+        dict(type='PackInputs'),
+    ]
+    return Runner.build_dataloader(
+        dict(
+            batch_size=batch_size,
+            num_workers=num_workers,
+            persistent_workers=False,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            collate_fn=dict(type='default_collate'),
+            dataset=dict(type='CustomDataset', data_root=data_root,
+                         data_prefix=split, ann_file=f'meta/{split}.txt',
+                         pipeline=pipeline)))
+
+
+def build_backbone_and_preprocessor(
+        cfg: Config,
+        checkpoint: Optional[str] = None) -> Tuple[nn.Module, nn.Module]:
+    """The config's backbone (SyncBN reverted to BN), loaded from
+    ``checkpoint`` (``None``: random init), and a classification data
+    preprocessor with the config's mean, std and colour order."""
+    backbone = MODELS.build(copy.deepcopy(cfg.model.backbone))
+    if checkpoint is None:
+        backbone.init_weights()
+    else:
+        load_backbone_weights(backbone, checkpoint)
+    pre = cfg.model.get('data_preprocessor') or {}
+    preprocessor = MODELS.build(
+        dict(type='ClsDataPreprocessor',
+             mean=pre.get('mean', [123.675, 116.28, 103.53]),
+             std=pre.get('std', [58.395, 57.12, 57.375]),
+             to_rgb=pre.get('to_rgb', pre.get('bgr_to_rgb', True))))
+    return revert_sync_batchnorm(backbone), preprocessor
+
+
+def knn_evaluate_config(cfg: Config,
+                        checkpoint: Optional[str],
+                        data_root: str,
+                        img_size: int,
+                        ks: Sequence[int] = (20, ),
+                        temperature: float = 0.07,
+                        batch_size: int = 128,
+                        num_workers: int = 2) -> Dict[str, float]:
+    """Weighted kNN of ``cfg``'s backbone loaded from ``checkpoint``
+    (``None``: random init) on the ImageNet-style ``data_root``."""
+    backbone, preprocessor = build_backbone_and_preprocessor(cfg, checkpoint)
+    loaders = [knn_dataloader(data_root, split, img_size, batch_size,
+                              num_workers) for split in ('train', 'val')]
+    return knn_evaluate(backbone, preprocessor, *loaders, ks=ks,
+                        temperature=temperature)

@@ -1,0 +1,224 @@
+"""Training-step benchmark of algorithms built from their configs.
+
+Each algorithm runs full training steps (data preprocessing, forward, backward,
+optimiser step, and any momentum update inside ``loss``) on one synthetic batch
+made by the config's own train pipeline, so every view, crop size and mask is
+what training sees. Several algorithms alternate step by step in one process,
+so that machine noise hits them alike. An implementation adds no overhead
+beyond its maths when its step-time ratio to a baseline is close to its FLOP
+ratio.
+"""
+import copy
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import COLLATE_FUNCTIONS
+from mmengine.logging import MessageHub
+from mmengine.model import revert_sync_batchnorm
+from mmengine.optim import build_optim_wrapper
+from mmpretrain.registry import MODELS, TRANSFORMS
+from torch.utils.flop_counter import FlopCounterMode
+
+from mmcv.transforms import Compose
+
+CROP_KEYS = {'RandomResizedCrop': 'scale', 'RandomCrop': 'crop_size',
+             'CenterCrop': 'crop_size'}
+
+
+@dataclass
+class BenchResult:
+    """Per-config measurements; ``gflops_per_img`` counts one multiply-add as
+    one FLOP, as mmengine and fvcore do."""
+    name: str
+    ms_per_step: float
+    img_per_s: float
+    peak_mem_mb: Optional[float]
+    gflops_per_img: float
+
+
+def _crop_sizes(node: Any) -> List[int]:
+    sizes = []
+    if isinstance(node, dict):
+        key = CROP_KEYS.get(node.get('type'))
+        if key and isinstance(node.get(key), int):
+            sizes.append(node[key])
+        for value in node.values():
+            sizes += _crop_sizes(value)
+    elif isinstance(node, list):
+        for value in node:
+            sizes += _crop_sizes(value)
+    return sizes
+
+
+def _rescale_crops(node: Any, factor: float) -> None:
+    if isinstance(node, dict):
+        key = CROP_KEYS.get(node.get('type'))
+        if key and isinstance(node.get(key), int):
+            node[key] = int(round(node[key] * factor))
+        for value in node.values():
+            _rescale_crops(value, factor)
+    elif isinstance(node, list):
+        for value in node:
+            _rescale_crops(value, factor)
+
+
+def synthetic_batch(cfg: Config, batch_size: int,
+                    img_size: Optional[int] = None, seed: int = 0) -> dict:
+    """A collated batch made by running the config's train pipeline (after
+    ``LoadImageFromFile``) on random images.
+
+    Args:
+        cfg (Config): The algorithm's config.
+        batch_size (int): Images in the batch.
+        img_size (int, optional): Size of the largest crop; every crop of the
+            pipeline is scaled by the same factor (multi-crop ratios hold).
+            ``None`` keeps the config's sizes.
+        seed (int): Seed of the random images.
+    """
+    pipeline = copy.deepcopy(cfg.train_dataloader.dataset.pipeline)
+    if pipeline and pipeline[0]['type'] == 'LoadImageFromFile':
+        pipeline = pipeline[1:]
+    sizes = _crop_sizes(pipeline)
+    source = max(sizes) if sizes else 224
+    if img_size is not None and sizes:
+        _rescale_crops(pipeline, img_size / source)
+        source = img_size
+    transform = Compose([TRANSFORMS.build(t) for t in pipeline])
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(batch_size):
+        img = rng.integers(0, 256, size=(source * 8 // 7, source * 8 // 7, 3),
+                           dtype=np.uint8)
+        samples.append(transform(dict(img=img, img_shape=img.shape[:2],
+                                      ori_shape=img.shape[:2])))
+    collate_cfg = cfg.train_dataloader.get('collate_fn',
+                                           dict(type='pseudo_collate'))
+    collate = COLLATE_FUNCTIONS.get(collate_cfg['type'])
+    return collate(samples)
+
+
+class StepRunner:
+    """One algorithm, its optimiser and its synthetic batch."""
+
+    def __init__(self, name: str, cfg: Config, batch_size: int,
+                 img_size: Optional[int], device: str) -> None:
+        self.name = name
+        self.batch_size = batch_size
+        self.device = device
+        model = revert_sync_batchnorm(MODELS.build(copy.deepcopy(cfg.model)))
+        model.init_weights()
+        self.model = model.to(device).train()
+        self.optim_wrapper = build_optim_wrapper(self.model,
+                                                 copy.deepcopy(cfg.optim_wrapper))
+        self.batch = synthetic_batch(cfg, batch_size, img_size)
+        self.times: List[float] = []
+
+    def _sync(self) -> None:
+        if self.device.startswith('cuda'):
+            torch.cuda.synchronize()
+
+    def step(self, record: bool = True) -> None:
+        self._sync()
+        start = time.perf_counter()
+        self.model.train_step(self.batch, self.optim_wrapper)
+        self._sync()
+        if record:
+            self.times.append(time.perf_counter() - start)
+
+    def forward_gflops_per_img(self) -> float:
+        """Forward FLOPs (multiply-adds) of one training ``loss`` call, per
+        image of the batch."""
+        data = self.model.data_preprocessor(copy.deepcopy(self.batch), True)
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            self.model(**data, mode='loss')
+        return counter.get_total_flops() / 2 / self.batch_size / 1e9
+
+    def peak_memory_mb(self) -> Optional[float]:
+        """Peak memory of one training step: CUDA allocator peak on GPU,
+        profiler-tracked CPU allocations on CPU."""
+        if self.device.startswith('cuda'):
+            torch.cuda.reset_peak_memory_stats()
+            self.step(record=False)
+            return torch.cuda.max_memory_allocated() / 2**20
+        with torch.profiler.profile(activities=[
+                torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+            self.step(record=False)
+        usage, peak = 0, 0
+        events = [e for e in prof.events() if e.name == '[memory]']
+        for event in sorted(events, key=lambda e: e.time_range.start):
+            usage += event.cpu_memory_usage
+            peak = max(peak, usage)
+        return peak / 2**20
+
+    def result(self) -> BenchResult:
+        seconds = statistics.median(self.times)
+        return BenchResult(self.name, seconds * 1e3,
+                           self.batch_size / seconds, self.peak_memory_mb(),
+                           self.forward_gflops_per_img())
+
+
+def run_benchmark(cfgs: Dict[str, Config], iters: int = 20, warmup: int = 3,
+                  batch_size: int = 32, img_size: Optional[int] = None,
+                  device: Optional[str] = None) -> List[BenchResult]:
+    """Time ``iters`` training steps of each config, alternating them.
+
+    Args:
+        cfgs (dict[str, Config]): Name -> config; the first is the one under
+            test, the last the baseline.
+        iters (int): Timed steps per config (median is reported).
+        warmup (int): Untimed steps per config first.
+        batch_size (int): Images per step.
+        img_size (int, optional): Largest crop size (see
+            :func:`synthetic_batch`).
+        device (str, optional): Default: ``'cuda'`` when available.
+    """
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    hub = MessageHub.get_current_instance()
+    hub.update_info('iter', 0)
+    hub.update_info('max_iters', warmup + iters + 2)
+    runners = [StepRunner(name, cfg, batch_size, img_size, device)
+               for name, cfg in cfgs.items()]
+    for _ in range(warmup):
+        for runner in runners:
+            runner.step(record=False)
+    for i in range(iters):
+        hub.update_info('iter', warmup + i)
+        for runner in runners:
+            runner.step()
+    return [runner.result() for runner in runners]
+
+
+def ratio_table(results: List[BenchResult]) -> Dict[str, Any]:
+    """Results as JSON-ready dicts, with step-time and FLOP ratios of each
+    config to the last (the baseline), and their quotient (1.0 = no overhead
+    beyond the FLOPs)."""
+    base = results[-1]
+    rows = []
+    for res in results:
+        row = asdict(res)
+        row['time_ratio'] = res.ms_per_step / base.ms_per_step
+        row['flop_ratio'] = res.gflops_per_img / base.gflops_per_img
+        row['time_over_flop'] = row['time_ratio'] / row['flop_ratio']
+        rows.append(row)
+    return dict(baseline=base.name, results=rows)
+
+
+def format_table(table: Dict[str, Any]) -> str:
+    header = (f'{"config":<48} {"ms/step":>9} {"img/s":>8} {"peak MB":>9} '
+              f'{"GFLOPs/img":>10} {"time x":>7} {"FLOP x":>7} {"t/F":>6}')
+    lines = [header, '-' * len(header)]
+    for row in table['results']:
+        mem = row['peak_mem_mb']
+        lines.append(
+            f'{row["name"][-48:]:<48} {row["ms_per_step"]:9.1f} '
+            f'{row["img_per_s"]:8.1f} {"n/a" if mem is None else f"{mem:.0f}":>9} '
+            f'{row["gflops_per_img"]:10.3f} {row["time_ratio"]:7.3f} '
+            f'{row["flop_ratio"]:7.3f} {row["time_over_flop"]:6.3f}')
+    lines.append(f'ratios are against {table["baseline"]}')
+    return '\n'.join(lines)

@@ -1,0 +1,38 @@
+"""Shared steps of ``tools/train.py`` and ``tools/test.py``."""
+import os.path as osp
+from typing import Any, Dict, Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from .config import check_dataset_paths, find_unknown_cfg_keys
+from .dist import adapt_cfg_to_cpu, init_cpu_dist
+
+
+def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Config:
+    """``Config.fromfile`` with a clear error for a missing file, and a
+    warning for each ``--cfg-options`` key that matches nothing."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'config file "{path}" does not exist; expected a python config '
+            'such as configs/byol/byol_resnet18_1xb64-coslr-20e_toy.py')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        for message in find_unknown_cfg_keys(cfg, cfg_options):
+            print_log(message, logger='current', level=30)
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def prepare_launch(cfg: Config, launcher: str) -> None:
+    """Set the launcher, check dataset paths and, without a GPU, make the
+    config CPU-runnable and create the gloo process group before the Runner
+    is built (mmengine's own init calls ``torch.cuda.set_device``)."""
+    cfg.launcher = launcher
+    check_dataset_paths(cfg)
+    if not torch.cuda.is_available():
+        distributed = launcher != 'none'
+        adapt_cfg_to_cpu(cfg, distributed)
+        if distributed:
+            init_cpu_dist(launcher)

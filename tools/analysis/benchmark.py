@@ -1,0 +1,57 @@
+"""Benchmark training steps of a config against a baseline config.
+
+Example::
+
+    python tools/analysis/benchmark.py CONFIG --baseline BASELINE_CONFIG \
+        --iters 20 --batch-size 32 --img-size 224 --out bench.json
+
+Prints ms/step, img/s, peak memory, forward GFLOPs per image (one
+multiply-add = one FLOP) and the step-time ratio beside the FLOP ratio, as a
+table and as JSON.
+"""
+import argparse
+import json
+import os.path as osp
+
+from mmengine.config import DictAction
+
+from maskssl.utils import load_config, register_all_modules
+from maskssl.utils.benchmark import format_table, ratio_table, run_benchmark
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Benchmark training steps')
+    parser.add_argument('config', help='config under test')
+    parser.add_argument('--baseline', help='baseline config (same process)')
+    parser.add_argument('--iters', type=int, default=20)
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--img-size', type=int,
+                        help='largest crop size (default: the config\'s)')
+    parser.add_argument('--device', help='default: cuda if available')
+    parser.add_argument('--out', help='also write the JSON to this file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='overrides applied to the config under test')
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    register_all_modules()
+    cfgs = {osp.basename(args.config): load_config(args.config,
+                                                    args.cfg_options)}
+    if args.baseline:
+        cfgs['baseline:' + osp.basename(args.baseline)] = load_config(
+            args.baseline)
+    results = run_benchmark(cfgs, args.iters, args.warmup, args.batch_size,
+                            args.img_size, args.device)
+    table = ratio_table(results)
+    print(format_table(table))
+    print(json.dumps(table))
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(table, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,57 @@
+"""Weighted kNN (cosine, T=0.07) of a pretrained backbone on an
+ImageNet-style dataset.
+
+Example::
+
+    python tools/benchmarks/knn_eval.py CONFIG work_dirs/x/epoch_10.pth
+    python tools/benchmarks/knn_eval.py CONFIG --random-init   # baseline
+"""
+import argparse
+import json
+
+from mmengine.config import DictAction
+
+from maskssl.evaluation import knn_evaluate_config
+from maskssl.utils import load_config, register_all_modules
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Weighted kNN evaluation')
+    parser.add_argument('config', help='pretraining config (its backbone)')
+    parser.add_argument('checkpoint', nargs='?',
+                        help='checkpoint (raw training or extracted backbone)')
+    parser.add_argument('--random-init', action='store_true',
+                        help='evaluate the randomly initialised backbone')
+    parser.add_argument('--data-root',
+                        help='ImageNet-style root (default: the data_root of '
+                        'the config train_dataloader.dataset)')
+    parser.add_argument('--img-size', type=int, default=224)
+    parser.add_argument('--k', type=int, nargs='+', default=[10, 20, 100, 200])
+    parser.add_argument('--temperature', type=float, default=0.07)
+    parser.add_argument('--batch-size', type=int, default=128)
+    parser.add_argument('--num-workers', type=int, default=2)
+    parser.add_argument('--out', help='write the results to this json file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args()
+    if (args.checkpoint is None) == (not args.random_init):
+        parser.error('give a CHECKPOINT or --random-init (not both)')
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    register_all_modules()
+    cfg = load_config(args.config, args.cfg_options)
+    data_root = args.data_root or cfg.train_dataloader.dataset.data_root
+    results = knn_evaluate_config(
+        cfg, args.checkpoint, data_root, args.img_size, args.k,
+        args.temperature, args.batch_size, args.num_workers)
+    for key, value in results.items():
+        print(f'{key}: {value:.2f}')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()

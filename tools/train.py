@@ -5,15 +5,15 @@ dataset path, a warning for every ``--cfg-options`` key that matches nothing
 in the config, and CPU runs (``SyncBN`` -> ``BN``; distributed runs over gloo).
 """
 import argparse
-import os
 import os.path as osp
 from copy import deepcopy
 
-from mmengine.config import ConfigDict, DictAction
+from mmengine.config import ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from maskssl.utils import load_config, prepare_launch, register_all_modules
+from maskssl.utils.launch import add_launch_args, parse_launch_args
 
 
 def parse_args() -> argparse.Namespace:
@@ -35,18 +35,8 @@ def parse_args() -> argparse.Namespace:
                         help='disable pin_memory in the dataloaders')
     parser.add_argument('--no-persistent-workers', action='store_true',
                         help='disable persistent_workers in the dataloaders')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, as key=value pairs '
-        '(e.g. model.backbone.depth=18); a key that matches nothing in the '
-        'config is reported')
-    parser.add_argument('--launcher',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser)
 
 
 def merge_args(cfg, args):

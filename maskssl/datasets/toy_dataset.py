@@ -28,6 +28,9 @@ from PIL import Image
 from .toy_scenes import TOY_CLASSES, ToyScene, make_scene
 
 SPLITS = {'train': ('trainval', 'training'), 'val': ('test', 'validation')}
+# Everything the writer creates under out_dir; cleared before writing, so that
+# a regenerated dataset holds no file of an earlier one.
+OUTPUTS = ('train', 'val', 'meta', 'annotations', 'VOCdevkit', 'ade')
 
 
 def _link(src: str, dst: str) -> None:
@@ -90,7 +93,8 @@ def write_toy_dataset(out_dir: str,
     """Generate the toy dataset into ``out_dir`` (see the module docstring).
 
     The output is a pure function of the arguments: the same arguments write
-    byte-identical files.
+    byte-identical files. The folders listed in :data:`OUTPUTS` are removed
+    first; nothing else under ``out_dir`` is touched.
 
     Args:
         out_dir (str): Dataset root; created if missing.
@@ -112,6 +116,8 @@ def write_toy_dataset(out_dir: str,
                          f'num_train={num_train}, num_val={num_val}')
     args = dict(num_train=num_train, num_val=num_val, min_size=min_size,
                 max_size=max_size, seed=seed, classes=list(TOY_CLASSES))
+    for name in OUTPUTS:
+        shutil.rmtree(osp.join(out_dir, name), ignore_errors=True)
     voc = osp.join(out_dir, 'VOCdevkit', 'VOC2007')
     dirs = [osp.join(out_dir, 'meta'), osp.join(out_dir, 'annotations'),
             osp.join(voc, 'JPEGImages'), osp.join(voc, 'Annotations'),

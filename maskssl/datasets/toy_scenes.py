@@ -2,8 +2,8 @@
 
 Each scene is a textured, noisy background with one large "main" object and up
 to two smaller distractors, each a filled polygon of one of
-:data:`TOY_CLASSES` at a random position, scale, rotation and colour, with a
-shading gradient. Objects never overlap, so every object's polygon is exactly
+:data:`TOY_CLASSES` at a random position, scale and rotation, in a colour of a
+small shared palette, with a shading gradient. Objects never overlap, so every object's polygon is exactly
 its instance mask. :mod:`tools.dataset_converters.make_toy_dataset` writes the
 same scenes as ImageNet-style folders, COCO json, VOC xml and ADE20K-style PNG
 label maps.
@@ -83,10 +83,19 @@ def _unit_shape(name: str) -> np.ndarray:
 UNIT_SHAPES = {name: _unit_shape(name) for name in TOY_CLASSES}
 
 
+# Object colours come from a small shared palette, so that colour identifies
+# neither the class nor the image: two views of one scene match on shape.
+PALETTE = np.array([(220, 60, 50), (40, 120, 220), (240, 200, 40),
+                    (60, 170, 80), (160, 70, 200), (240, 240, 240)],
+                   dtype=np.float32)
+
+
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """Low-frequency colour noise, a faint oriented texture and pixel noise,
-    ``(H, W, 3)`` float in [0, 255]."""
-    grid = rng.uniform(0, 255, size=(rng.integers(2, 6), rng.integers(2, 6), 3))
+    """Low-frequency, weakly tinted grey noise, a faint oriented texture and
+    pixel noise, ``(H, W, 3)`` float in [0, 255]."""
+    grey = rng.uniform(40, 200, size=(rng.integers(2, 6), rng.integers(2, 6), 1))
+    grid = grey + rng.uniform(-25, 25, size=grey.shape[:2] + (3, ))
+    grid = np.clip(grid, 0, 255)
     low = np.asarray(
         Image.fromarray(grid.astype(np.uint8)).resize((w, h), Image.BICUBIC),
         dtype=np.float32)
@@ -130,8 +139,8 @@ def make_scene(rng: np.random.Generator, width: int, height: int) -> ToyScene:
     objects: List[ToyObject] = []
     taken: List[Tuple[float, float, float, float]] = []
     size = min(width, height)
-    radii = [rng.uniform(0.2, 0.32) * size]
-    radii += [rng.uniform(0.08, 0.14) * size
+    radii = [rng.uniform(0.25, 0.38) * size]
+    radii += [rng.uniform(0.07, 0.11) * size
               for _ in range(rng.integers(0, 3))]
     for i, radius in enumerate(radii):
         label = int(rng.integers(len(TOY_CLASSES)))
@@ -146,7 +155,7 @@ def make_scene(rng: np.random.Generator, width: int, height: int) -> ToyScene:
         mask_img = Image.new('L', (width, height), 0)
         ImageDraw.Draw(mask_img).polygon(polygon, fill=255)
         mask = np.asarray(mask_img, dtype=np.float32)[..., None] / 255
-        colour = rng.uniform(20, 235, size=3)
+        colour = PALETTE[rng.integers(len(PALETTE))] * rng.uniform(0.75, 1.0)
         yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
         direction = rng.normal(size=2)
         shade = (xx * direction[0] + yy * direction[1]) / (size * 2)

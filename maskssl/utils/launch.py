@@ -1,13 +1,37 @@
 """Shared steps of ``tools/train.py`` and ``tools/test.py``."""
+import argparse
+import os
 import os.path as osp
 from typing import Any, Dict, Optional
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 from .config import check_dataset_paths, find_unknown_cfg_keys
 from .dist import adapt_cfg_to_cpu, init_cpu_dist
+
+
+def add_launch_args(parser: argparse.ArgumentParser) -> None:
+    """``--cfg-options``, ``--launcher`` and ``--local-rank``, as in the
+    OpenMMLab tools."""
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, as key=value pairs '
+        '(e.g. model.backbone.depth=18); a key that matches nothing in the '
+        'config is reported')
+    parser.add_argument('--launcher',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_launch_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse, and export ``LOCAL_RANK`` for launchers that pass
+    ``--local-rank`` instead of setting it."""
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Config:

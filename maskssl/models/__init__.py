@@ -1,0 +1,1 @@
+"""Algorithms, necks, heads and losses registered in mmpretrain's ``MODELS``."""

@@ -140,8 +140,9 @@ class StepRunner:
         return counter.get_total_flops() / 2 / self.batch_size / 1e9
 
     def peak_memory_mb(self) -> Optional[float]:
-        """Peak memory of one training step: CUDA allocator peak on GPU,
-        profiler-tracked CPU allocations on CPU."""
+        """Peak memory of one training step: CUDA allocator peak on GPU; on
+        CPU, the peak of the running sum of the allocations the profiler
+        attributes to each op (memory held before the step is not counted)."""
         if self.device.startswith('cuda'):
             torch.cuda.reset_peak_memory_stats()
             self.step(record=False)
@@ -149,10 +150,11 @@ class StepRunner:
         with torch.profiler.profile(activities=[
                 torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
             self.step(record=False)
+        # allocations (+) and frees (-) of each op, in the order ops started
         usage, peak = 0, 0
-        events = [e for e in prof.events() if e.name == '[memory]']
+        events = [e for e in prof.events() if e.self_cpu_memory_usage]
         for event in sorted(events, key=lambda e: e.time_range.start):
-            usage += event.cpu_memory_usage
+            usage += event.self_cpu_memory_usage
             peak = max(peak, usage)
         return peak / 2**20
 

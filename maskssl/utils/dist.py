@@ -6,13 +6,12 @@ and torch's ``SyncBatchNorm`` refuses CPU modules. When no GPU is present,
 with :func:`adapt_cfg_to_cpu`; every change is logged as a warning.
 """
 import os
-from typing import Any, List
+from typing import List
 
 import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'TorchSyncBN')
 
 
 def init_cpu_dist(launcher: str) -> None:
@@ -42,26 +41,15 @@ def init_cpu_dist(launcher: str) -> None:
     torch_dist.init_process_group(backend='gloo')
 
 
-def _replace_sync_bn(node: Any, path: str, changed: List[str]) -> Any:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            _replace_sync_bn(value, f'{path}.{key}' if path else key, changed)
-        if node.get('type') in SYNC_BN_TYPES:
-            node['type'] = 'BN'
-            changed.append(path)
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            _replace_sync_bn(value, f'{path}.{i}', changed)
-    return node
-
-
 def adapt_cfg_to_cpu(cfg: Config, distributed: bool) -> List[str]:
     """Make a GPU config runnable on CPU, in place.
 
-    - every ``SyncBN``/``MMSyncBN`` norm config becomes ``BN`` and
-      ``sync_bn`` is dropped (SyncBatchNorm has no CPU implementation);
-    - in a distributed run, the process group backend is gloo and the model
-      wrapper gets ``device_ids=None`` (CPU DistributedDataParallel).
+    Without a launcher, mmengine itself reverts SyncBN to BN. In a
+    distributed run, the process group backend becomes gloo and the model is
+    wrapped by :class:`~maskssl.engine.CPUDistributedDataParallel`, which
+    reverts every SyncBN layer (those from class defaults included) and passes
+    ``device_ids=None``. ``sync_bn`` (mmengine's post-build conversion) is
+    dropped.
 
     Args:
         cfg (Config): The full config.
@@ -71,26 +59,24 @@ def adapt_cfg_to_cpu(cfg: Config, distributed: bool) -> List[str]:
         list[str]: Human-readable descriptions of the changes (also logged).
     """
     changes = []
-    replaced: List[str] = []
-    _replace_sync_bn(cfg._cfg_dict, '', replaced)
-    if replaced:
-        changes.append('SyncBN -> BN at ' + ', '.join(replaced))
     if cfg.get('sync_bn') is not None:
         cfg.sync_bn = None
         changes.append('sync_bn -> None')
     if distributed:
         env_cfg = cfg.get('env_cfg') or {}
-        env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {}, backend='gloo')
+        env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {},
+                                   backend='gloo')
         cfg.env_cfg = env_cfg
-        # mmengine's default wrapper arguments, with CPU DDP's device_ids.
-        wrapper = cfg.get('model_wrapper_cfg') or dict(
-            type='MMDistributedDataParallel',
+        # mmengine's default wrapper arguments, on the CPU wrapper.
+        wrapper = dict(
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
-        wrapper['device_ids'] = None
+        wrapper.update(cfg.get('model_wrapper_cfg') or {})
+        # scoped: the Runner looks wrappers up in mmengine's root registry
+        wrapper['type'] = 'mmpretrain.CPUDistributedDataParallel'
         cfg.model_wrapper_cfg = wrapper
-        changes.append('gloo backend, model_wrapper_cfg.device_ids=None')
+        changes.append('gloo backend, CPUDistributedDataParallel (SyncBN -> '
+                       'BN, device_ids=None)')
     for change in changes:
         print_log(f'No GPU found: {change}', logger='current', level=30)
     return changes
-

@@ -1,27 +1,44 @@
+import torch
 from mmengine.config import Config
+from mmpretrain.registry import MODEL_WRAPPERS
+from torch import nn
 
 from maskssl.utils import adapt_cfg_to_cpu
 
 
-def test_sync_bn_replaced_everywhere_and_wrapper_set():
-    cfg = Config(dict(
-        model=dict(backbone=dict(norm_cfg=dict(type='SyncBN',
-                                               requires_grad=True)),
-                   neck=dict(norm_cfg=dict(type='MMSyncBN')),
-                   heads=[dict(norm_cfg=dict(type='BN'))]),
-        sync_bn='torch'))
+def test_distributed_cpu_config():
+    cfg = Config(dict(model=dict(norm_cfg=dict(type='SyncBN')),
+                      sync_bn='torch', find_unused_parameters=True))
     changes = adapt_cfg_to_cpu(cfg, distributed=True)
-    assert cfg.model.backbone.norm_cfg == dict(type='BN', requires_grad=True)
-    assert cfg.model.neck.norm_cfg.type == 'BN'
-    assert cfg.model.heads[0].norm_cfg.type == 'BN'
     assert cfg.sync_bn is None
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
-    assert cfg.model_wrapper_cfg.device_ids is None
-    assert cfg.model_wrapper_cfg.type == 'MMDistributedDataParallel'
-    assert any('model.backbone.norm_cfg' in c for c in changes)
+    assert cfg.model_wrapper_cfg == dict(
+        type='mmpretrain.CPUDistributedDataParallel',
+                                         broadcast_buffers=False,
+                                         find_unused_parameters=True)
+    assert len(changes) == 2
 
 
 def test_non_distributed_leaves_wrapper_alone():
     cfg = Config(dict(model=dict(norm_cfg=dict(type='BN'))))
     assert adapt_cfg_to_cpu(cfg, distributed=False) == []
     assert 'model_wrapper_cfg' not in cfg
+
+
+def test_cpu_wrapper_reverts_sync_bn(tmp_path, monkeypatch):
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', '29531')
+    torch.distributed.init_process_group('gloo', rank=0, world_size=1,
+                                         init_method=f'file://{tmp_path}/pg')
+    try:
+        model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.SyncBatchNorm(4))
+        weight = model[1].weight
+        wrapped = MODEL_WRAPPERS.build(
+            dict(type='CPUDistributedDataParallel', module=model))
+        norm = wrapped.module[1]
+        assert type(norm).__name__ == '_BatchNormXd'
+        assert torch.equal(norm.weight, weight)
+        out = wrapped(torch.randn(2, 3, 8, 8))  # SyncBN would raise on CPU
+        assert out.shape == (2, 4, 6, 6)
+    finally:
+        torch.distributed.destroy_process_group()

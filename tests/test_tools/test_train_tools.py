@@ -1,0 +1,141 @@
+"""End-to-end runs of tools/train.py and tools/dist_train.sh on the toy data."""
+import os
+import os.path as osp
+import re
+import socket
+import subprocess
+
+import pytest
+import torch
+
+from conftest import PYTHON, REPO
+
+DEMO = osp.join(REPO, 'configs/byol/byol_resnet18_1xb64-coslr-10e_toy.py')
+
+
+def _tiny_config(tmp_path, toy_root: str) -> str:
+    """The demo config shrunk: 32 px views, batch 8 (6 steps per epoch on 48
+    scenes), two dataloader workers, random augmentations kept."""
+    path = tmp_path / 'tiny_byol.py'
+    path.write_text(f'''
+_base_ = ['{DEMO}']
+view = [
+    dict(type='RandomResizedCrop', scale=32, backend='pillow'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomApply', prob=0.8, transforms=[dict(
+        type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2,
+        hue=0.1)]),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True),
+]
+train_dataloader = dict(
+    batch_size=8, num_workers=2, persistent_workers=False,
+    dataset=dict(data_root='{toy_root}', pipeline=[
+        dict(type='LoadImageFromFile'),
+        dict(type='MultiView', num_views=2, transforms=[view]),
+        dict(type='PackInputs')]))
+model = dict(neck=dict(hid_channels=64, out_channels=32),
+             head=dict(predictor=dict(in_channels=32, hid_channels=64,
+                                      out_channels=32)))
+train_cfg = dict(max_epochs=2)
+default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(max_keep_ckpts=-1))
+''')
+    return str(path)
+
+
+
+def _run(cmd, env=None):
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def _weights(path):
+    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+
+
+@pytest.mark.slow
+def test_resume_is_exact(tmp_path, toy_root):
+    cfg = _tiny_config(tmp_path, toy_root)
+    train = [PYTHON, osp.join(REPO, 'tools/train.py'), cfg]
+    full = tmp_path / 'full'
+    _run(train + ['--work-dir', str(full)])
+
+    resumed = tmp_path / 'resumed'
+    resumed.mkdir()
+    # what a run stopped after epoch 1 leaves behind
+    os.link(full / 'epoch_1.pth', resumed / 'epoch_1.pth')
+    _run(train + ['--work-dir', str(resumed), '--resume',
+                  str(resumed / 'epoch_1.pth')])
+
+    a, b = _weights(full / 'epoch_2.pth'), _weights(resumed / 'epoch_2.pth')
+    assert a.keys() == b.keys()
+    first = _weights(full / 'epoch_1.pth')
+    moved = [k for k in a if a[k].is_floating_point()
+             and not torch.equal(a[k], first[k])]
+    assert len(moved) > 50  # epoch 2 trained: online and target nets moved
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=0,
+                                   msg=key)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_dist_train_two_cpu_processes(tmp_path, toy_root):
+    cfg = _tiny_config(tmp_path, toy_root)
+    env = dict(os.environ, PYTHON=PYTHON, PORT=str(_free_port()))
+    work = tmp_path / 'dist'
+    proc = _run(['bash', osp.join(REPO, 'tools/dist_train.sh'), cfg, '2',
+                 '--work-dir', str(work), '--cfg-options',
+                 'train_cfg.max_epochs=1'], env=env)
+    out = proc.stdout + proc.stderr
+    assert 'No GPU found: gloo backend, CPUDistributedDataParallel' in out
+    assert 'Distributed training: True' in out
+    # 48 scenes / (2 processes x 8) = 3 iterations per epoch
+    assert re.search(r'Epoch\(train\) +\[1\]\[3/3\]', out)
+    assert (work / 'epoch_1.pth').exists()
+
+
+@pytest.mark.slow
+def test_bad_input_is_named(tmp_path, toy_root):
+    train = [PYTHON, osp.join(REPO, 'tools/train.py')]
+    proc = subprocess.run(train + ['configs/no_such.py'], capture_output=True,
+                          text=True, cwd=REPO)
+    assert proc.returncode != 0
+    assert 'config file "configs/no_such.py" does not exist' in proc.stderr
+
+    cfg = _tiny_config(tmp_path, toy_root)
+    # a typo in --cfg-options is named (here the model then refuses the key)
+    proc = subprocess.run(train + [cfg, '--work-dir', str(tmp_path / 'typo'),
+                                   '--cfg-options', 'model.backbon.depth=34'],
+                          capture_output=True, text=True, cwd=REPO)
+    assert ('--cfg-options key "model.backbon.depth": "backbon" is not a key '
+            'of model' in proc.stdout + proc.stderr)
+    assert 'did you mean backbone' in proc.stdout + proc.stderr
+
+    proc = subprocess.run(train + [cfg, '--cfg-options',
+                                   f'train_dataloader.dataset.data_root={tmp_path}/nope'],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode != 0
+    assert f'train_dataloader.dataset.data_root: "{tmp_path}/nope" does not exist' in proc.stderr
+
+    # a corrupt image: the error names the file
+    broken = tmp_path / 'broken'
+    os.makedirs(broken / 'meta')
+    os.makedirs(broken / 'train' / 'circle')
+    (broken / 'train' / 'circle' / 'x.jpg').write_bytes(b'not a jpeg')
+    (broken / 'meta' / 'train.txt').write_text('circle/x.jpg 0\n')
+    proc = subprocess.run(train + [cfg, '--work-dir', str(tmp_path / 'w'),
+                                   '--cfg-options',
+                                   f'train_dataloader.dataset.data_root={broken}',
+                                   'train_dataloader.num_workers=0',
+                                   'train_dataloader.batch_size=1'],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode != 0
+    assert 'circle/x.jpg' in proc.stderr

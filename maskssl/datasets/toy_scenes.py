@@ -3,8 +3,8 @@
 Each scene is a textured, noisy background with one large "main" object and up
 to two smaller distractors, each a filled polygon of one of
 :data:`TOY_CLASSES` at a random position, scale and rotation, in a colour of a
-small shared palette, with a shading gradient. Objects never overlap, so every object's polygon is exactly
-its instance mask. :mod:`tools.dataset_converters.make_toy_dataset` writes the
+small shared palette, with a shading gradient. Objects never overlap, so every
+object's polygon is exactly its instance mask. :mod:`tools.dataset_converters.make_toy_dataset` writes the
 same scenes as ImageNet-style folders, COCO json, VOC xml and ADE20K-style PNG
 label maps.
 """
@@ -139,6 +139,7 @@ def make_scene(rng: np.random.Generator, width: int, height: int) -> ToyScene:
     objects: List[ToyObject] = []
     taken: List[Tuple[float, float, float, float]] = []
     size = min(width, height)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     radii = [rng.uniform(0.25, 0.38) * size]
     radii += [rng.uniform(0.07, 0.11) * size
               for _ in range(rng.integers(0, 3))]
@@ -156,7 +157,6 @@ def make_scene(rng: np.random.Generator, width: int, height: int) -> ToyScene:
         ImageDraw.Draw(mask_img).polygon(polygon, fill=255)
         mask = np.asarray(mask_img, dtype=np.float32)[..., None] / 255
         colour = PALETTE[rng.integers(len(PALETTE))] * rng.uniform(0.75, 1.0)
-        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
         direction = rng.normal(size=2)
         shade = (xx * direction[0] + yy * direction[1]) / (size * 2)
         fill = colour + 60 * shade[..., None]

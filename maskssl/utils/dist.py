@@ -13,7 +13,6 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 
-
 def init_cpu_dist(launcher: str) -> None:
     """Initialise a gloo process group from the launcher's environment.
 

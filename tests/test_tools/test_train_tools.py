@@ -43,11 +43,17 @@ default_hooks = dict(logger=dict(interval=1),
     return str(path)
 
 
-
 def _run(cmd, env=None):
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
                           env=env)
     assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def _run_failing(cmd) -> subprocess.CompletedProcess:
+    """Run ``cmd``, which must fail."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode != 0
     return proc
 
 
@@ -105,25 +111,23 @@ def test_dist_train_two_cpu_processes(tmp_path, toy_root):
 @pytest.mark.slow
 def test_bad_input_is_named(tmp_path, toy_root):
     train = [PYTHON, osp.join(REPO, 'tools/train.py')]
-    proc = subprocess.run(train + ['configs/no_such.py'], capture_output=True,
-                          text=True, cwd=REPO)
-    assert proc.returncode != 0
+    proc = _run_failing(train + ['configs/no_such.py'])
     assert 'config file "configs/no_such.py" does not exist' in proc.stderr
 
     cfg = _tiny_config(tmp_path, toy_root)
     # a typo in --cfg-options is named (here the model then refuses the key)
-    proc = subprocess.run(train + [cfg, '--work-dir', str(tmp_path / 'typo'),
-                                   '--cfg-options', 'model.backbon.depth=34'],
-                          capture_output=True, text=True, cwd=REPO)
+    proc = _run_failing(train + [cfg, '--work-dir', str(tmp_path / 'typo'),
+                                 '--cfg-options', 'model.backbon.depth=34'])
+    out = proc.stdout + proc.stderr
     assert ('--cfg-options key "model.backbon.depth": "backbon" is not a key '
-            'of model' in proc.stdout + proc.stderr)
-    assert 'did you mean backbone' in proc.stdout + proc.stderr
+            'of model' in out)
+    assert 'did you mean backbone' in out
 
-    proc = subprocess.run(train + [cfg, '--cfg-options',
-                                   f'train_dataloader.dataset.data_root={tmp_path}/nope'],
-                          capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode != 0
-    assert f'train_dataloader.dataset.data_root: "{tmp_path}/nope" does not exist' in proc.stderr
+    proc = _run_failing(train + [
+        cfg, '--cfg-options',
+        f'train_dataloader.dataset.data_root={tmp_path}/nope'])
+    assert (f'train_dataloader.dataset.data_root: "{tmp_path}/nope" does not '
+            'exist' in proc.stderr)
 
     # a corrupt image: the error names the file
     broken = tmp_path / 'broken'
@@ -131,11 +135,8 @@ def test_bad_input_is_named(tmp_path, toy_root):
     os.makedirs(broken / 'train' / 'circle')
     (broken / 'train' / 'circle' / 'x.jpg').write_bytes(b'not a jpeg')
     (broken / 'meta' / 'train.txt').write_text('circle/x.jpg 0\n')
-    proc = subprocess.run(train + [cfg, '--work-dir', str(tmp_path / 'w'),
-                                   '--cfg-options',
-                                   f'train_dataloader.dataset.data_root={broken}',
-                                   'train_dataloader.num_workers=0',
-                                   'train_dataloader.batch_size=1'],
-                          capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode != 0
+    proc = _run_failing(train + [
+        cfg, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+        f'train_dataloader.dataset.data_root={broken}',
+        'train_dataloader.num_workers=0', 'train_dataloader.batch_size=1'])
     assert 'circle/x.jpg' in proc.stderr

@@ -1,1 +1,6 @@
 """Algorithms, necks, heads and losses registered in mmpretrain's ``MODELS``."""
+from .algorithms import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403
+from .utils import *  # noqa: F401,F403

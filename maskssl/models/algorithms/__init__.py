@@ -1,0 +1,3 @@
+from .maskdeep import MaskDeep
+
+__all__ = ['MaskDeep']

@@ -1,0 +1,3 @@
+from .maskdeep_head import MaskDeepHead
+
+__all__ = ['MaskDeepHead']

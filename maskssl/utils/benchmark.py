@@ -32,13 +32,17 @@ CROP_KEYS = {'RandomResizedCrop': 'scale', 'RandomCrop': 'crop_size',
 
 @dataclass
 class BenchResult:
-    """Per-config measurements; ``gflops_per_img`` counts one multiply-add as
-    one FLOP, as mmengine and fvcore do."""
+    """Per-config measurements. FLOPs count one multiply-add as one FLOP, as
+    mmengine and fvcore do: ``gflops_per_img`` of the forward (``loss``)
+    alone, ``train_gflops_per_img`` of the whole training step (forward and
+    backward), which is what step time follows when only some views are
+    back-propagated (momentum encoders, extra target views)."""
     name: str
     ms_per_step: float
     img_per_s: float
     peak_mem_mb: Optional[float]
     gflops_per_img: float
+    train_gflops_per_img: float
 
 
 def _crop_sizes(node: Any) -> List[int]:
@@ -139,6 +143,15 @@ class StepRunner:
             self.model(**data, mode='loss')
         return counter.get_total_flops() / 2 / self.batch_size / 1e9
 
+    def train_gflops_per_img(self) -> float:
+        """FLOPs (multiply-adds) of one training step, backward included, per
+        image of the batch."""
+        counter = FlopCounterMode(display=False)
+        with counter:
+            self.model.train_step(copy.deepcopy(self.batch),
+                                  self.optim_wrapper)
+        return counter.get_total_flops() / 2 / self.batch_size / 1e9
+
     def peak_memory_mb(self) -> Optional[float]:
         """Peak memory of one training step: CUDA allocator peak on GPU; on
         CPU, the peak of the running sum of the allocations the profiler
@@ -162,7 +175,8 @@ class StepRunner:
         seconds = statistics.median(self.times)
         return BenchResult(self.name, seconds * 1e3,
                            self.batch_size / seconds, self.peak_memory_mb(),
-                           self.forward_gflops_per_img())
+                           self.forward_gflops_per_img(),
+                           self.train_gflops_per_img())
 
 
 def run_benchmark(cfgs: Dict[str, Config], iters: int = 20, warmup: int = 3,
@@ -197,15 +211,16 @@ def run_benchmark(cfgs: Dict[str, Config], iters: int = 20, warmup: int = 3,
 
 
 def ratio_table(results: List[BenchResult]) -> Dict[str, Any]:
-    """Results as JSON-ready dicts, with step-time and FLOP ratios of each
-    config to the last (the baseline), and their quotient (1.0 = no overhead
-    beyond the FLOPs)."""
+    """Results as JSON-ready dicts, with step-time and training-step FLOP
+    ratios of each config to the last (the baseline), and their quotient
+    (1.0 = no overhead beyond the FLOPs)."""
     base = results[-1]
     rows = []
     for res in results:
         row = asdict(res)
         row['time_ratio'] = res.ms_per_step / base.ms_per_step
-        row['flop_ratio'] = res.gflops_per_img / base.gflops_per_img
+        row['flop_ratio'] = (res.train_gflops_per_img /
+                             base.train_gflops_per_img)
         row['time_over_flop'] = row['time_ratio'] / row['flop_ratio']
         rows.append(row)
     return dict(baseline=base.name, results=rows)
@@ -213,14 +228,15 @@ def ratio_table(results: List[BenchResult]) -> Dict[str, Any]:
 
 def format_table(table: Dict[str, Any]) -> str:
     header = (f'{"config":<48} {"ms/step":>9} {"img/s":>8} {"peak MB":>9} '
-              f'{"GFLOPs/img":>10} {"time x":>7} {"FLOP x":>7} {"t/F":>6}')
+              f'{"GFLOPs/img":>10} {"train GF":>9} {"time x":>7} {"FLOP x":>7} {"t/F":>6}')
     lines = [header, '-' * len(header)]
     for row in table['results']:
         mem = row['peak_mem_mb']
         lines.append(
             f'{row["name"][-48:]:<48} {row["ms_per_step"]:9.1f} '
             f'{row["img_per_s"]:8.1f} {"n/a" if mem is None else f"{mem:.0f}":>9} '
-            f'{row["gflops_per_img"]:10.3f} {row["time_ratio"]:7.3f} '
+            f'{row["gflops_per_img"]:10.3f} '
+            f'{row["train_gflops_per_img"]:9.3f} {row["time_ratio"]:7.3f} '
             f'{row["flop_ratio"]:7.3f} {row["time_over_flop"]:6.3f}')
     lines.append(f'ratios are against {table["baseline"]}')
     return '\n'.join(lines)

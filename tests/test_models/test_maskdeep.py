@@ -9,7 +9,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 
-def _model(out_indices=(1, 2, 3), base_momentum=0.01):
+def _model(out_indices=(1, 2, 3), base_momentum=0.01, num_points=6):
     channels = [64, 128, 256, 512]
     model = MODELS.build(dict(
         type='MaskDeep',
@@ -17,7 +17,7 @@ def _model(out_indices=(1, 2, 3), base_momentum=0.01):
         backbone=dict(type='ResNet', depth=18, out_indices=out_indices),
         neck=dict(type='HierarchicalDeepMaskingNeck',
                   in_channels=[channels[i] for i in out_indices],
-                  out_channels=32, num_groups=4, num_points=6),
+                  out_channels=32, num_groups=4, num_points=num_points),
         head=dict(type='MaskDeepHead', predictor=dict(
             type='NonLinearNeck', in_channels=6 * 32, hid_channels=64,
             out_channels=512, num_layers=2, with_bias=True,
@@ -118,3 +118,5 @@ def test_bad_roles_and_stages_are_reported():
         model.loss(views, _samples(('global', 'online')))
     with pytest.raises(ValueError, match='out_indices'):
         _model(out_indices=(1, 2))
+    with pytest.raises(ValueError, match='predictor.in_channels=192 must be'):
+        _model(num_points=8)

@@ -37,6 +37,10 @@ def test_ratios_track_flops():
     per_view = 1.82 * (64 / 224)**2
     assert rows['big']['gflops_per_img'] == pytest.approx(4 * per_view,
                                                           rel=0.1)
+    # training step: the online views also run backward (about 2x their
+    # forward; the stem has no input gradient), the target views do not
+    assert rows['big']['train_gflops_per_img'] == pytest.approx(
+        (2 * 3 + 2) * per_view, rel=0.15)
     assert rows['big']['peak_mem_mb'] > 0
     assert 'ratios are against small' in format_table(table)
 

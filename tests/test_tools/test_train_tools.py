@@ -10,15 +10,35 @@ import torch
 
 from conftest import PYTHON, REPO
 
-DEMO = osp.join(REPO, 'configs/byol/byol_resnet18_1xb64-coslr-10e_toy.py')
+CONFIGS = {
+    'byol': osp.join(REPO, 'configs/byol/byol_resnet18_1xb64-coslr-10e_toy.py'),
+    'maskdeep': osp.join(
+        REPO, 'configs/maskdeep/maskdeep_resnet18_1xb64-coslr-10e_toy.py'),
+}
+# the views of each algorithm, with the pipeline in `view`
+VIEWS = {
+    'byol': "dict(type='MultiView', num_views=2, transforms=[view]),\n"
+            "        dict(type='PackInputs')",
+    'maskdeep': "dict(type='MultiViewWithRoles', num_views=[2, 2], "
+                "roles=['global', 'target'], transforms=[view, view]),\n"
+                "        dict(type='PackInputs', "
+                "meta_keys=('img_path', 'view_roles'))",
+}
+MODELS = {
+    'byol': """dict(neck=dict(hid_channels=64, out_channels=32),
+             head=dict(predictor=dict(in_channels=32, hid_channels=64,
+                                      out_channels=32)))""",
+    'maskdeep': """dict(neck=dict(out_channels=16, num_groups=4),
+             head=dict(predictor=dict(in_channels=12 * 16, hid_channels=64)))""",
+}
 
 
-def _tiny_config(tmp_path, toy_root: str) -> str:
-    """The demo config shrunk: 32 px views, batch 8 (6 steps per epoch on 48
-    scenes), two dataloader workers, random augmentations kept."""
-    path = tmp_path / 'tiny_byol.py'
+def _tiny_config(tmp_path, toy_root: str, algo: str = 'byol') -> str:
+    """The algorithm's toy config shrunk: 32 px views, batch 8 (6 steps per
+    epoch on 48 scenes), two dataloader workers, random augmentations kept."""
+    path = tmp_path / f'tiny_{algo}.py'
     path.write_text(f'''
-_base_ = ['{DEMO}']
+_base_ = ['{CONFIGS[algo]}']
 view = [
     dict(type='RandomResizedCrop', scale=32, backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
@@ -31,11 +51,8 @@ train_dataloader = dict(
     batch_size=8, num_workers=2, persistent_workers=False,
     dataset=dict(data_root='{toy_root}', pipeline=[
         dict(type='LoadImageFromFile'),
-        dict(type='MultiView', num_views=2, transforms=[view]),
-        dict(type='PackInputs')]))
-model = dict(neck=dict(hid_channels=64, out_channels=32),
-             head=dict(predictor=dict(in_channels=32, hid_channels=64,
-                                      out_channels=32)))
+        {VIEWS[algo]}]))
+model = {MODELS[algo]}
 train_cfg = dict(max_epochs=2)
 default_hooks = dict(logger=dict(interval=1),
                      checkpoint=dict(max_keep_ckpts=-1))
@@ -57,13 +74,20 @@ def _run_failing(cmd) -> subprocess.CompletedProcess:
     return proc
 
 
+def _checkpoint(path) -> dict:
+    return torch.load(path, map_location='cpu', weights_only=True)
+
+
 def _weights(path):
-    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+    return _checkpoint(path)['state_dict']
 
 
 @pytest.mark.slow
-def test_resume_is_exact(tmp_path, toy_root):
-    cfg = _tiny_config(tmp_path, toy_root)
+@pytest.mark.parametrize('algo', ['byol', 'maskdeep'])
+def test_resume_is_exact(tmp_path, toy_root, algo):
+    """Weights, momentum encoder (its EMA step count, which drives the
+    momentum schedule, included) and optimizer state match."""
+    cfg = _tiny_config(tmp_path, toy_root, algo)
     train = [PYTHON, osp.join(REPO, 'tools/train.py'), cfg]
     full = tmp_path / 'full'
     _run(train + ['--work-dir', str(full)])
@@ -84,6 +108,13 @@ def test_resume_is_exact(tmp_path, toy_root):
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=0,
                                    msg=key)
+    # the momentum schedule's position: 2 epochs x 6 updates
+    assert a['target_net.steps'].item() == 12
+    opt_a, opt_b = (_checkpoint(w / 'epoch_2.pth')['optimizer']['state']
+                    for w in (full, resumed))
+    assert opt_a.keys() == opt_b.keys() and opt_a
+    for key in opt_a:
+        torch.testing.assert_close(opt_a[key], opt_b[key], atol=1e-6, rtol=0)
 
 
 def _free_port() -> int:

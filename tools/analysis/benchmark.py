@@ -5,9 +5,9 @@ Example::
     python tools/analysis/benchmark.py CONFIG --baseline BASELINE_CONFIG \
         --iters 20 --batch-size 32 --img-size 224 --out bench.json
 
-Prints ms/step, img/s, peak memory, forward GFLOPs per image (one
-multiply-add = one FLOP) and the step-time ratio beside the FLOP ratio, as a
-table and as JSON.
+Prints ms/step, img/s, peak memory, forward and training-step GFLOPs per image
+(one multiply-add = one FLOP) and the step-time ratio beside the training-step
+FLOP ratio, as a table and as JSON.
 """
 import argparse
 import json

@@ -2,6 +2,7 @@
 from typing import Dict, List, Optional, Union
 
 import torch
+import torch.nn as nn
 from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.models.utils import CosineEMA
 from mmpretrain.registry import MODELS
@@ -72,7 +73,20 @@ class MaskDeep(BaseSelfSupervisor):
                 f'model.backbone.out_indices={tuple(out_indices)} must end '
                 f'with the last stage ({num_stages - 1}): its pooled output '
                 'is the target')
+        self._check_predictor_input()
         self.target_net = CosineEMA(self.backbone, momentum=base_momentum)
+
+    def _check_predictor_input(self) -> None:
+        """The predictor's first linear layer must take ``k * d``."""
+        first = next((m for m in self.head.modules()
+                      if isinstance(m, nn.Linear)), None)
+        group_dim = self.neck.num_points * self.neck.out_channels
+        if first is not None and first.in_features != group_dim:
+            raise ValueError(
+                f'model.head.predictor.in_channels={first.in_features} must be '
+                f'num_points * out_channels of the neck = '
+                f'{self.neck.num_points} * {self.neck.out_channels} = '
+                f'{group_dim}')
 
     def momentum_targets(self, views: List[Tensor]) -> Tensor:
         """Targets of the momentum encoder.

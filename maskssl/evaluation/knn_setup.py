@@ -9,6 +9,7 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
+import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -49,14 +50,20 @@ def knn_dataloader(data_root: str, split: str, img_size: int,
 
 def build_backbone_and_preprocessor(
         cfg: Config,
-        checkpoint: Optional[str] = None) -> Tuple[nn.Module, nn.Module]:
+        checkpoint: Optional[str] = None,
+        init_seed: int = 0) -> Tuple[nn.Module, nn.Module]:
     """The config's backbone (SyncBN reverted to BN), loaded from
-    ``checkpoint`` (``None``: random init), and a classification data
-    preprocessor with the config's mean, std and colour order."""
-    backbone = MODELS.build(copy.deepcopy(cfg.model.backbone))
+    ``checkpoint`` (``None``: random init from ``init_seed``, so that the
+    random-init baseline is the same in every run; the global RNG is left
+    as it was), and a classification data preprocessor with the config's
+    mean, std and colour order."""
     if checkpoint is None:
-        backbone.init_weights()
+        with torch.random.fork_rng():
+            torch.manual_seed(init_seed)
+            backbone = MODELS.build(copy.deepcopy(cfg.model.backbone))
+            backbone.init_weights()
     else:
+        backbone = MODELS.build(copy.deepcopy(cfg.model.backbone))
         load_backbone_weights(backbone, checkpoint)
     pre = cfg.model.get('data_preprocessor') or {}
     preprocessor = MODELS.build(

@@ -67,3 +67,18 @@ def test_features_from_toy_split(toy_root):
     expected = [int(line.split()[1]) for line in
                 open(f'{toy_root}/meta/val.txt').read().split('\n') if line]
     assert labels.tolist() == expected
+
+
+def test_random_init_is_seeded():
+    """The random-init kNN baseline is the same network in every run, and
+    building it leaves the global RNG alone."""
+    cfg = Config(dict(model=dict(backbone=dict(type='ResNet', depth=18))))
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    a, _ = build_backbone_and_preprocessor(cfg)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    b, _ = build_backbone_and_preprocessor(cfg)
+    c, _ = build_backbone_and_preprocessor(cfg, init_seed=1)
+    pa, pb, pc = (dict(m.named_parameters()) for m in (a, b, c))
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert not all(torch.equal(pa[k], pc[k]) for k in pa)

@@ -9,7 +9,7 @@ import sys
 from maskssl.evaluation import knn_evaluate_config
 from maskssl.utils import load_config, register_all_modules
 
-DEMO_CONFIG = 'configs/byol/byol_resnet18_1xb64-coslr-10e_toy.py'
+DEMO_CONFIG = 'configs/maskdeep/maskdeep_resnet18_1xb64-coslr-10e_toy.py'
 
 
 def parse_args() -> argparse.Namespace:

@@ -45,30 +45,34 @@ class BenchResult:
     train_gflops_per_img: float
 
 
-def _crop_sizes(node: Any) -> List[int]:
+def crop_sizes(node: Any) -> List[int]:
+    """The output sizes of every crop transform in a (nested) pipeline
+    config, in order."""
     sizes = []
     if isinstance(node, dict):
         key = CROP_KEYS.get(node.get('type'))
         if key and isinstance(node.get(key), int):
             sizes.append(node[key])
         for value in node.values():
-            sizes += _crop_sizes(value)
+            sizes += crop_sizes(value)
     elif isinstance(node, list):
         for value in node:
-            sizes += _crop_sizes(value)
+            sizes += crop_sizes(value)
     return sizes
 
 
-def _rescale_crops(node: Any, factor: float) -> None:
+def rescale_crops(node: Any, factor: float) -> None:
+    """Scale, in place, the output size of every crop transform in a
+    (nested) pipeline config by ``factor``, rounded to whole pixels."""
     if isinstance(node, dict):
         key = CROP_KEYS.get(node.get('type'))
         if key and isinstance(node.get(key), int):
             node[key] = int(round(node[key] * factor))
         for value in node.values():
-            _rescale_crops(value, factor)
+            rescale_crops(value, factor)
     elif isinstance(node, list):
         for value in node:
-            _rescale_crops(value, factor)
+            rescale_crops(value, factor)
 
 
 def synthetic_batch(cfg: Config, batch_size: int,
@@ -87,10 +91,10 @@ def synthetic_batch(cfg: Config, batch_size: int,
     pipeline = copy.deepcopy(cfg.train_dataloader.dataset.pipeline)
     if pipeline and pipeline[0]['type'] == 'LoadImageFromFile':
         pipeline = pipeline[1:]
-    sizes = _crop_sizes(pipeline)
+    sizes = crop_sizes(pipeline)
     source = max(sizes) if sizes else 224
     if img_size is not None and sizes:
-        _rescale_crops(pipeline, img_size / source)
+        rescale_crops(pipeline, img_size / source)
         source = img_size
     transform = Compose([TRANSFORMS.build(t) for t in pipeline])
     rng = np.random.default_rng(seed)
@@ -228,7 +232,8 @@ def ratio_table(results: List[BenchResult]) -> Dict[str, Any]:
 
 def format_table(table: Dict[str, Any]) -> str:
     header = (f'{"config":<48} {"ms/step":>9} {"img/s":>8} {"peak MB":>9} '
-              f'{"GFLOPs/img":>10} {"train GF":>9} {"time x":>7} {"FLOP x":>7} {"t/F":>6}')
+              f'{"GFLOPs/img":>10} {"train GF":>9} {"time x":>7} '
+              f'{"FLOP x":>7} {"t/F":>6}')
     lines = [header, '-' * len(header)]
     for row in table['results']:
         mem = row['peak_mem_mb']

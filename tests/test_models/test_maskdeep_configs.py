@@ -17,6 +17,7 @@ from mmengine.optim import build_optim_wrapper
 from mmpretrain.registry import DATASETS, MODELS
 
 from conftest import REPO
+from maskssl.utils.benchmark import rescale_crops
 
 CONFIG_DIR = osp.join(REPO, 'configs', 'maskdeep')
 CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
@@ -38,22 +39,10 @@ def _ablation_rows():
 ABLATIONS = _ablation_rows()
 
 
-def _shrink_views(node):
-    """Crops at a quarter of their size (224 -> 56, 128 -> 32 px)."""
-    if isinstance(node, dict):
-        if node.get('type') == 'RandomResizedCrop':
-            node['scale'] = node['scale'] // 4
-        for value in node.values():
-            _shrink_views(value)
-    elif isinstance(node, list):
-        for value in node:
-            _shrink_views(value)
-
-
 def _one_step(cfg: Config, toy_root: str) -> None:
     dataset_cfg = cfg.train_dataloader.dataset
     dataset_cfg.data_root = toy_root
-    _shrink_views(dataset_cfg.pipeline)
+    rescale_crops(dataset_cfg.pipeline, 1 / 4)  # 224 -> 56, 128 -> 32 px
     dataset = DATASETS.build(dataset_cfg)
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)

@@ -30,7 +30,8 @@ from mmengine.config import Config
 
 from maskssl.models.utils import sample_point_groups
 from maskssl.utils import load_config, register_all_modules
-from maskssl.utils.benchmark import StepRunner, ratio_table, run_benchmark
+from maskssl.utils.benchmark import (StepRunner, crop_sizes, ratio_table,
+                                     run_benchmark)
 
 MASKDEEP = 'configs/maskdeep/maskdeep_resnet50_16xb64-coslr-100e_in1k.py'
 BYOL = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs', 'byol',
@@ -80,8 +81,7 @@ def variant(cfg: Config,
 def target_size(cfg: Config) -> int:
     """The crop size of a MaskDeep config's extra target views."""
     views = cfg.train_dataloader.dataset.pipeline[1]
-    return next(t['scale'] for t in views.transforms[-1]
-                if t['type'] == 'RandomResizedCrop')
+    return max(crop_sizes(views.transforms[-1]))
 
 
 def timed_ms(fn: Callable[[], None], device: str, reps: int = 50) -> float:
@@ -110,14 +110,14 @@ def sampling_share(cfg: Config, batch_size: int, img_size: Optional[int],
     model = runner.model
     data = model.data_preprocessor(copy.deepcopy(runner.batch), True)
     roles = data['data_samples'][0].view_roles
+    neck = model.neck
     total = 0.0
     for view, role in zip(data['inputs'], roles):
         if role == 'target':
             continue
         with torch.no_grad():
-            levels = model.neck.forward_levels(model.backbone(view))
+            levels = neck.forward_levels(model.backbone(view))
         levels = [lvl.detach().requires_grad_() for lvl in levels]
-        neck = model.neck
 
         def sample_and_back() -> None:
             groups = sample_point_groups(levels, neck.num_groups,

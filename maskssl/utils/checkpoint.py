@@ -13,7 +13,10 @@ from its data alone (the methods are class-level and registered at import).
 Checkpoints written by plain mmengine still need ``weights_only=False``.
 """
 import copyreg
+import os
 import os.path as osp
+import tempfile
+from typing import Any, Callable, Dict, Tuple
 
 import numpy as np
 import torch
@@ -48,6 +51,59 @@ def allow_mmengine_checkpoint_types() -> None:
     add_safe_globals([HistoryBuffer] + _numpy_types())
 
 
+def read_checkpoint(filename: str) -> Dict[str, Any]:
+    """Load a maskssl / mmpretrain checkpoint with ``weights_only=True``.
+
+    Returns:
+        dict: The checkpoint, always with a ``state_dict`` entry mapping names
+        to tensors (a bare state dict is wrapped as ``{'state_dict': ...}``).
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: Naming the file, when it does not unpickle under
+            ``weights_only=True`` or holds no name -> tensor state dict.
+    """
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint "{filename}" does not exist')
+    try:
+        ckpt = torch.load(filename, map_location='cpu', weights_only=True)
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError ..
+        raise ValueError(
+            f'{filename}: not a PyTorch checkpoint that loads with '
+            f'weights_only=True ({type(err).__name__}: {str(err)[:200]}); '
+            'expected a maskssl/mmpretrain .pth file') from err
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if (not isinstance(state, dict) or not state or not all(
+            isinstance(v, torch.Tensor) for v in state.values())):
+        raise ValueError(
+            f'{filename}: expected a checkpoint dict whose "state_dict" maps '
+            f'parameter names to tensors, got {type(ckpt).__name__}'
+            + (f' with keys {sorted(ckpt)[:5]}' if isinstance(ckpt, dict)
+               else ''))
+    return ckpt if state is not ckpt else {'state_dict': state}
+
+
+def strip_prefix(state: Dict[str, torch.Tensor],
+                 prefix: str) -> Dict[str, torch.Tensor]:
+    """The ``prefix*`` entries of ``state`` with the prefix removed."""
+    return {k[len(prefix):]: v for k, v in state.items()
+            if k.startswith(prefix)}
+
+
+def backbone_state(filename: str,
+                   prefix: str = 'backbone.') -> Tuple[Dict, bool]:
+    """The backbone tensors of a raw training checkpoint (its ``prefix*``
+    keys, prefix stripped) or of an extracted backbone file (all its keys).
+
+    Returns:
+        tuple: ``(state, raw)``; ``raw`` tells whether the file held
+        ``prefix*`` keys.
+    """
+    state = read_checkpoint(filename)['state_dict']
+    stripped = strip_prefix(state, prefix)
+    return (stripped, True) if stripped else (state, False)
+
+
 def load_backbone_weights(backbone: nn.Module,
                           filename: str,
                           prefix: str = 'backbone.') -> int:
@@ -63,19 +119,11 @@ def load_backbone_weights(backbone: nn.Module,
 
     Raises:
         FileNotFoundError: The file does not exist.
-        KeyError: Naming the file, when it holds no backbone keys, or when
-            keys are missing or unexpected for ``backbone``.
+        ValueError: Naming the file, when it is not a checkpoint.
+        KeyError: Naming the file, when keys are missing or unexpected for
+            ``backbone``.
     """
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint "{filename}" does not exist')
-    ckpt = torch.load(filename, map_location='cpu', weights_only=True)
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise KeyError(f'{filename}: expected a checkpoint dict with a '
-                       f'state_dict, got {type(ckpt).__name__}')
-    if any(k.startswith(prefix) for k in state):
-        state = {k[len(prefix):]: v for k, v in state.items()
-                 if k.startswith(prefix)}
+    state, _ = backbone_state(filename, prefix)
     result = backbone.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise KeyError(
@@ -86,3 +134,21 @@ def load_backbone_weights(backbone: nn.Module,
             f'(e.g. {result.unexpected_keys[:3]}); expected "{prefix}*" keys '
             'of a maskssl/mmpretrain checkpoint or an extracted backbone')
     return len(state)
+
+
+def save_atomic(obj: Any, filename: str,
+                save: Callable[[Any, str], None] = torch.save) -> None:
+    """Write ``obj`` with ``save(obj, path)`` to a temporary file next to
+    ``filename``, then rename it into place, so that an interrupted write
+    never leaves a truncated file under the final name."""
+    dirname = osp.dirname(osp.abspath(filename))
+    os.makedirs(dirname, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dirname, suffix='.tmp')
+    os.close(fd)
+    try:
+        save(obj, tmp)
+        os.replace(tmp, filename)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -14,11 +14,11 @@ def get_version() -> str:
 
 
 def add_mim_extension() -> None:
-    """Link configs/ and tools/ into ``maskssl/.mim`` so that ``mim`` finds
-    them, as OpenMMLab repositories do."""
+    """Link configs/, tools/ and model-index.yml into ``maskssl/.mim`` so
+    that ``mim`` finds them, as OpenMMLab repositories do."""
     mim_dir = osp.join('maskssl', '.mim')
     os.makedirs(mim_dir, exist_ok=True)
-    for name in ('configs', 'tools'):
+    for name in ('configs', 'tools', 'model-index.yml'):
         target = osp.join(mim_dir, name)
         if osp.islink(target) or osp.isfile(target):
             os.remove(target)

@@ -1,29 +1,65 @@
-"""Every config under configs/ loads and builds its model."""
+"""Every config under configs/ loads and builds its model: pretraining
+configs in mmpretrain's scope, benchmark configs in mmdet's, mmseg's or
+mmpretrain's, each taking its weights through a ``Pretrained`` init_cfg with
+``prefix='backbone.'`` and checked by ``PretrainedCheckHook``."""
 import glob
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
-from mmpretrain.registry import MODELS
+from mmengine.registry import MODELS, DefaultScope
 
 from conftest import REPO
 
 CONFIGS = sorted(
     p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
                          recursive=True) if '_base_' not in p)
+BENCHMARK_SCOPES = {'mmdetection': 'mmdet', 'mmsegmentation': 'mmseg',
+                    'classification': 'mmpretrain'}
+
+
+def _benchmark_kind(path: str) -> str:
+    rel = osp.relpath(path, osp.join(REPO, 'configs'))
+    return rel.split(osp.sep)[1] if rel.startswith('benchmarks') else ''
+
+
+def _pretrained_cfgs(node):
+    if isinstance(node, dict):
+        if node.get('type') == 'Pretrained':
+            yield node
+        for value in node.values():
+            yield from _pretrained_cfgs(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _pretrained_cfgs(value)
 
 
 def test_configs_found():
     assert CONFIGS
+    assert {_benchmark_kind(p) for p in CONFIGS} >= set(BENCHMARK_SCOPES)
 
 
 @pytest.mark.parametrize('path', CONFIGS,
                          ids=[osp.relpath(p, REPO) for p in CONFIGS])
 def test_config_builds(path):
     cfg = Config.fromfile(path)
-    assert cfg.default_scope == 'mmpretrain'
-    assert cfg.custom_imports.imports == ['maskssl']
-    assert {'type': 'EpochSeedHook'} in cfg.custom_hooks
-    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    kind = _benchmark_kind(path)
+    assert 'maskssl' in cfg.custom_imports.imports
+    if kind:
+        assert cfg.default_scope == BENCHMARK_SCOPES[kind]
+        assert any(h.type.endswith('PretrainedCheckHook')
+                   for h in cfg.custom_hooks)
+        inits = list(_pretrained_cfgs(cfg.model))
+        assert inits and all(i.prefix == 'backbone.' for i in inits)
+        assert cfg.model.get('pretrained') is None
+    else:
+        assert cfg.default_scope == 'mmpretrain'
+        assert {'type': 'EpochSeedHook'} in cfg.custom_hooks
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        model = revert_sync_batchnorm(MODELS.build(cfg.model))
     assert sum(p.numel() for p in model.parameters()) > 0
+    if kind:
+        # an SSL ResNet has the plain conv1/bn1 stem, not V1c's deep stem
+        assert not any(k.startswith('backbone.stem.')
+                       for k in model.state_dict())

@@ -68,8 +68,10 @@ def merge_args(cfg, args):
                            '`auto_scale_lr = dict(base_batch_size=...)`')
         cfg.auto_scale_lr.enable = True
 
-    defaults = ConfigDict(pin_memory=True, persistent_workers=True,
-                          collate_fn=dict(type='default_collate'))
+    defaults = ConfigDict(pin_memory=True, persistent_workers=True)
+    if cfg.get('default_scope', 'mmpretrain') == 'mmpretrain':
+        # mmpretrain's default; mmdet and mmseg keep mmengine's pseudo_collate
+        defaults.collate_fn = dict(type='default_collate')
     for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(field, None) is None:
             continue

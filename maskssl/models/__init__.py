@@ -1,5 +1,6 @@
-"""Algorithms, necks, heads and losses registered in mmpretrain's ``MODELS``."""
+"""Algorithms, backbones, necks, heads and losses registered in mmpretrain's ``MODELS``."""
 from .algorithms import *  # noqa: F401,F403
+from .backbones import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403

@@ -1,0 +1,16 @@
+# Mask R-CNN R50-C4 from a maskssl ResNet-50 on COCO with multi-scale
+# training, without a schedule (the benchmark configs add schedule_1x / 2x).
+_base_ = [
+    '../models/mask-rcnn_r50-c4_ssl.py',
+    './coco_instance_ms.py',
+    './mmdet_runtime.py',
+]
+
+custom_imports = dict(
+    imports=['maskssl', 'mmpretrain.models.utils.res_layer_extra_norm'],
+    allow_failed_imports=False)
+# The extra norm after the shared layer4 starts fresh (as in the protocol).
+custom_hooks = [
+    dict(type='mmpretrain.PretrainedCheckHook',
+         allow_missing=['roi_head.shared_head.norm.*'])
+]

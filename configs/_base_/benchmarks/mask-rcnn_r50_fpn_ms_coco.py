@@ -1,0 +1,7 @@
+# Mask R-CNN R50-FPN from a maskssl ResNet-50 on COCO with multi-scale
+# training, without a schedule (the benchmark configs add schedule_1x / 2x).
+_base_ = [
+    '../models/mask-rcnn_r50_fpn_ssl.py',
+    './coco_instance_ms.py',
+    './mmdet_runtime.py',
+]

@@ -1,0 +1,6 @@
+# Mask R-CNN R50-FPN on COCO, 2x (24 epochs), from a maskssl ResNet-50.
+# Usage: tools/benchmarks/mmdetection/dist_train_fpn.sh THIS_CONFIG CKPT 8
+_base_ = [
+    '../../_base_/benchmarks/mask-rcnn_r50_fpn_ms_coco.py',
+    'mmdet::_base_/schedules/schedule_2x.py',
+]

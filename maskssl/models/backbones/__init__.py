@@ -1,0 +1,3 @@
+from .normed_blocks_vit import NormedBlocksViT
+
+__all__ = ['NormedBlocksViT']

@@ -9,8 +9,4 @@ _base_ = [
 custom_imports = dict(
     imports=['maskssl', 'mmpretrain.models.utils.res_layer_extra_norm'],
     allow_failed_imports=False)
-# The extra norm after the shared layer4 starts fresh (as in the protocol).
-custom_hooks = [
-    dict(type='mmpretrain.PretrainedCheckHook',
-         allow_missing=['roi_head.shared_head.norm.*'])
-]
+custom_hooks = [{{_base_.c4_pretrained_check}}]

@@ -27,3 +27,7 @@ model = dict(
             norm_eval=False,
             style='pytorch',
             init_cfg=ssl_init)))
+# The C4 configs' weight check: the extra norm after the shared layer4 starts
+# fresh (as in the protocol); everything else comes from the checkpoint.
+c4_pretrained_check = dict(type='mmpretrain.PretrainedCheckHook',
+                           allow_missing=['roi_head.shared_head.norm.*'])

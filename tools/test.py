@@ -33,7 +33,7 @@ def main() -> None:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
-    prepare_launch(cfg, args.launcher)
+    prepare_launch(cfg, args.launcher, loaders=('test_dataloader', ))
     runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
               Runner.from_cfg(cfg))
     metrics = runner.test()

@@ -2,7 +2,7 @@
 import argparse
 import os
 import os.path as osp
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from mmengine.config import Config, DictAction
@@ -49,12 +49,17 @@ def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Conf
     return cfg
 
 
-def prepare_launch(cfg: Config, launcher: str) -> None:
+def prepare_launch(cfg: Config, launcher: str,
+                   loaders: Tuple[str, ...] = ('train_dataloader',
+                                               'val_dataloader')) -> None:
     """Set the launcher, check dataset paths and, without a GPU, make the
     config CPU-runnable and create the gloo process group before the Runner
-    is built (mmengine's own init calls ``torch.cuda.set_device``)."""
+    is built (mmengine's own init calls ``torch.cuda.set_device``).
+
+    Only the dataset paths of ``loaders`` are checked: training never builds
+    the test loader, testing only the test loader."""
     cfg.launcher = launcher
-    check_dataset_paths(cfg)
+    check_dataset_paths(cfg, loaders)
     if not torch.cuda.is_available():
         distributed = launcher != 'none'
         adapt_cfg_to_cpu(cfg, distributed)

@@ -25,9 +25,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--data-root',
                         help='ImageNet-style root (default: the data_root of '
                         'the config train_dataloader.dataset)')
-    parser.add_argument('--img-size', type=int, default=224)
-    parser.add_argument('--k', type=int, nargs='+', default=[10, 20, 100, 200])
-    parser.add_argument('--temperature', type=float, default=0.07)
+    parser.add_argument('--img-size', type=int,
+                        help='default: the config\'s knn.img_size, or 224')
+    parser.add_argument('--k', type=int, nargs='+',
+                        help='default: the config\'s knn.k, or 10 20 100 200')
+    parser.add_argument('--temperature', type=float,
+                        help='default: the config\'s knn.temperature, or 0.07')
     parser.add_argument('--batch-size', type=int, default=128)
     parser.add_argument('--num-workers', type=int, default=2)
     parser.add_argument('--out', help='write the results to this json file')
@@ -43,9 +46,13 @@ def main() -> None:
     register_all_modules()
     cfg = load_config(args.config, args.cfg_options)
     data_root = args.data_root or cfg.train_dataloader.dataset.data_root
+    # a benchmark config's `knn = dict(k=..., temperature=..., img_size=...)`
+    knn = dict(k=[10, 20, 100, 200], temperature=0.07, img_size=224)
+    knn.update(cfg.get('knn') or {})
     results = knn_evaluate_config(
-        cfg, args.checkpoint, data_root, args.img_size, args.k,
-        args.temperature, args.batch_size, args.num_workers)
+        cfg, args.checkpoint, data_root, args.img_size or knn['img_size'],
+        args.k or knn['k'], args.temperature or knn['temperature'],
+        args.batch_size, args.num_workers)
     for key, value in results.items():
         print(f'{key}: {value:.2f}')
     if args.out:

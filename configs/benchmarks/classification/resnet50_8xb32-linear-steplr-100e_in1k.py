@@ -6,3 +6,6 @@ _base_ = [
     'mmpretrain::mocov2/benchmarks/resnet50_8xb32-linear-steplr-100e_in1k.py',
     '../../_base_/benchmarks/pretrained_check.py',
 ]
+
+# `--auto-scale-lr` scales the lr from this total batch (8 x 32).
+auto_scale_lr = dict(base_batch_size=256)

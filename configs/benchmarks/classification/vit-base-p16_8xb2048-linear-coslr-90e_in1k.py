@@ -6,3 +6,7 @@ _base_ = [
     'mmpretrain::mae/benchmarks/vit-base-p16_8xb2048-linear-coslr-90e_in1k.py',
     '../../_base_/benchmarks/pretrained_check.py',
 ]
+
+# mmpretrain's base keeps the AdamW schedule's 1024; the lr is set for the
+# actual total batch, 8 x 2048.
+auto_scale_lr = dict(base_batch_size=16384)

@@ -36,3 +36,6 @@ param_scheduler = [
     dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters,
          by_epoch=False)
 ]
+
+# `--auto-scale-lr` scales the lr from this total batch.
+auto_scale_lr = dict(enable=False, base_batch_size=8)

@@ -15,3 +15,6 @@ model = dict(
         type='ResNet',
         style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')))
+
+# `--auto-scale-lr` scales the lr from this total batch.
+auto_scale_lr = dict(enable=False, base_batch_size=16)

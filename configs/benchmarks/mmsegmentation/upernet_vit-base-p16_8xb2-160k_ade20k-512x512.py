@@ -39,3 +39,6 @@ optim_wrapper = dict(
             '.cls_token': dict(decay_mult=0.0),
             '.pos_embed': dict(decay_mult=0.0),
         }))
+
+# `--auto-scale-lr` scales the lr from this total batch.
+auto_scale_lr = dict(enable=False, base_batch_size=16)

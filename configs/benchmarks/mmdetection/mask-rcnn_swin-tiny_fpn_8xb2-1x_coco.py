@@ -17,6 +17,9 @@ model = dict(
         img_size=224,
         drop_path_rate=0.2,
         out_indices=(0, 1, 2, 3),
+        # pad maps smaller than a window (extreme aspect ratios), as mmdet's
+        # Swin does, instead of failing
+        pad_small_map=True,
         init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')))
 
 # A pretrained Swin has the norm of its last stage only; the norms of the

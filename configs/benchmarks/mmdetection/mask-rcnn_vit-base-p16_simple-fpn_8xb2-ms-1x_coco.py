@@ -19,6 +19,7 @@ model = dict(
         patch_size=16,
         drop_path_rate=0.1,
         out_type='featmap',
+        final_norm=False,
         init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
     neck=dict(
         _delete_=True,
@@ -38,3 +39,9 @@ optim_wrapper = dict(
         bias_decay_mult=0.0,
         custom_keys=dict(pos_embed=dict(decay_mult=0.0),
                          cls_token=dict(decay_mult=0.0))))
+
+# As ViTDet, no final norm (the pyramid has its own): the checkpoint's `ln1`
+# is unused.
+custom_hooks = [
+    dict(type='mmpretrain.PretrainedCheckHook', allow_unexpected=['ln1.*'])
+]

@@ -20,6 +20,7 @@ model = dict(
         drop_path_rate=0.1,
         out_indices=(3, 5, 7, 11),
         out_type='featmap',
+        final_norm=False,
         init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')))
 
 # mmseg's LayerDecayOptimizerConstructor only knows its own MAE / BEiT
@@ -42,3 +43,8 @@ optim_wrapper = dict(
 
 # `--auto-scale-lr` scales the lr from this total batch.
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+# As mmseg's MAE backbone, no final norm: the checkpoint's `ln1` is unused.
+custom_hooks = [
+    dict(type='mmpretrain.PretrainedCheckHook', allow_unexpected=['ln1.*'])
+]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 import torch
+from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
 from .checkpoint import read_checkpoint, strip_prefix
@@ -95,6 +96,16 @@ def _drop_prefix_from_cfg(module: nn.Module) -> None:
         cfg['prefix'] = None
 
 
+def _read_state(checkpoint: str) -> Dict[str, torch.Tensor]:
+    """The state dict of a local file, or of a URL / ``torchvision://`` /
+    ``open-mmlab://`` name through mmengine's loader (which mmengine would
+    fetch at initialisation anyway)."""
+    if '://' not in checkpoint:
+        return read_checkpoint(checkpoint)['state_dict']
+    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    return ckpt.get('state_dict', ckpt)
+
+
 def check_pretrained(model: nn.Module,
                      allow_missing: Sequence[str] = (),
                      allow_unexpected: Sequence[str] = (),
@@ -128,7 +139,7 @@ def check_pretrained(model: nn.Module,
         groups.setdefault((load.checkpoint, load.prefix), []).append(load)
     for (checkpoint, prefix), group in groups.items():
         try:
-            state = read_checkpoint(checkpoint)['state_dict']
+            state = _read_state(checkpoint)
         except FileNotFoundError as err:
             raise FileNotFoundError(
                 f'{group[0].cfg_key}: {err}; expected a maskssl pretraining '

@@ -187,3 +187,23 @@ def test_verify_catches_a_tensor_that_did_not_load(resnet_ckpts):
     with pytest.raises(RuntimeError, match=r'model\.backbone: 1 tensors '
                        r'differ.*layer2\.0\.conv1\.weight'):
         verify_pretrained(loads)
+
+
+def test_remote_checkpoint_goes_through_mmengine_loader(monkeypatch,
+                                                        resnet_ckpts):
+    """A URL / torchvision:// checkpoint is read with mmengine's loader (the
+    one init_weights uses), not refused as a missing file."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    backbone = resnet_ckpts[0]
+    asked = []
+
+    def fake_load(filename, map_location=None, logger=None):
+        asked.append(filename)
+        return {'state_dict': {f'backbone.{k}': v
+                               for k, v in backbone.items()}}
+
+    monkeypatch.setattr(CheckpointLoader, 'load_checkpoint', fake_load)
+    model, args = _build(RESNET_CONFIGS['linear'], 'https://x/ssl.pth')
+    (load, ) = check_pretrained(model, **args)
+    assert asked == ['https://x/ssl.pth']
+    assert set(load.state) == set(backbone)

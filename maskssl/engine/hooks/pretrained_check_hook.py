@@ -3,6 +3,7 @@ from typing import List, Sequence
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from mmengine.runner import BaseLoop
 from mmpretrain.registry import HOOKS
 
 from ...utils.pretrained import (PretrainedLoad, check_pretrained,
@@ -14,7 +15,8 @@ class PretrainedCheckHook(Hook):
     """Fail before training when ``Pretrained`` weights would not load
     completely, and prove after initialisation that they did.
 
-    ``before_run`` (the Runner initialises weights right after it) matches
+    ``before_run`` of a training run (the Runner initialises weights right
+    after it; test and val runs are left alone) matches
     every ``init_cfg=dict(type='Pretrained')`` checkpoint against its modules
     with :func:`maskssl.utils.pretrained.check_pretrained`; ``before_train``
     compares every loaded tensor with the checkpoint (skipped when the run
@@ -45,6 +47,10 @@ class PretrainedCheckHook(Hook):
         self.loads: List[PretrainedLoad] = []
 
     def before_run(self, runner) -> None:
+        # `runner.test()` / `val()` also call before_run, but never initialise
+        # weights (they load `load_from`); `train()` builds its loop first.
+        if not isinstance(getattr(runner, '_train_loop', None), BaseLoop):
+            return
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         self.loads = check_pretrained(model, self.allow_missing,

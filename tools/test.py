@@ -7,7 +7,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from maskssl.utils import load_config, prepare_launch, register_all_modules
-from maskssl.utils.launch import add_launch_args, parse_launch_args
+from maskssl.utils.launch import (add_launch_args, fill_dataloader_defaults,
+                                  parse_launch_args)
 
 
 def parse_args() -> argparse.Namespace:
@@ -33,6 +34,7 @@ def main() -> None:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    fill_dataloader_defaults(cfg)
     prepare_launch(cfg, args.launcher, loaders=('test_dataloader', ))
     runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
               Runner.from_cfg(cfg))

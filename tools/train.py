@@ -6,14 +6,13 @@ in the config, and CPU runs (``SyncBN`` -> ``BN``; distributed runs over gloo).
 """
 import argparse
 import os.path as osp
-from copy import deepcopy
 
-from mmengine.config import ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from maskssl.utils import load_config, prepare_launch, register_all_modules
-from maskssl.utils.launch import add_launch_args, parse_launch_args
+from maskssl.utils.launch import (add_launch_args, fill_dataloader_defaults,
+                                  parse_launch_args)
 
 
 def parse_args() -> argparse.Namespace:
@@ -68,20 +67,8 @@ def merge_args(cfg, args):
                            '`auto_scale_lr = dict(base_batch_size=...)`')
         cfg.auto_scale_lr.enable = True
 
-    defaults = ConfigDict(pin_memory=True, persistent_workers=True)
-    if cfg.get('default_scope', 'mmpretrain') == 'mmpretrain':
-        # mmpretrain's default; mmdet and mmseg keep mmengine's pseudo_collate
-        defaults.collate_fn = dict(type='default_collate')
-    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        if cfg.get(field, None) is None:
-            continue
-        loader = deepcopy(defaults)
-        loader.update(cfg[field])
-        if args.no_pin_memory:
-            loader.pin_memory = False
-        if args.no_persistent_workers or loader.get('num_workers', 0) == 0:
-            loader.persistent_workers = False
-        cfg[field] = loader
+    fill_dataloader_defaults(cfg, pin_memory=not args.no_pin_memory,
+                             persistent_workers=not args.no_persistent_workers)
     return cfg
 
 

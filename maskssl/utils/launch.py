@@ -1,11 +1,12 @@
 """Shared steps of ``tools/train.py`` and ``tools/test.py``."""
 import argparse
+import copy
 import os
 import os.path as osp
 from typing import Any, Dict, Optional, Tuple
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
 from .config import check_dataset_paths, find_unknown_cfg_keys
@@ -47,6 +48,28 @@ def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Conf
             print_log(message, logger='current', level=30)
         cfg.merge_from_dict(cfg_options)
     return cfg
+
+
+def fill_dataloader_defaults(cfg: Config, pin_memory: bool = True,
+                             persistent_workers: bool = True) -> None:
+    """Give every dataloader mmpretrain's tool defaults: pinned memory,
+    persistent workers (off without workers, where torch refuses them) and,
+    in mmpretrain's scope, ``default_collate`` (mmdet and mmseg keep
+    mmengine's ``pseudo_collate``). A loader's own settings win, except that
+    ``pin_memory=False`` / ``persistent_workers=False`` switch them off."""
+    defaults = ConfigDict(pin_memory=True, persistent_workers=True)
+    if cfg.get('default_scope', 'mmpretrain') == 'mmpretrain':
+        defaults.collate_fn = dict(type='default_collate')
+    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(field, None) is None:
+            continue
+        loader = copy.deepcopy(defaults)
+        loader.update(cfg[field])
+        if not pin_memory:
+            loader.pin_memory = False
+        if not persistent_workers or loader.get('num_workers', 0) == 0:
+            loader.persistent_workers = False
+        cfg[field] = loader
 
 
 def prepare_launch(cfg: Config, launcher: str,

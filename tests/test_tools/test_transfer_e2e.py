@@ -135,6 +135,8 @@ def _imagenet(toy: str) -> list:
     ]
 
 
+# also evaluated with tools/test.py from the fine-tuned checkpoint
+TEST_TOO = ('mask-rcnn-c4', 'upernet-r50')
 DET = ['model.roi_head.bbox_head.num_classes=8',
        'model.roi_head.mask_head.num_classes=8']
 CASES = {
@@ -184,6 +186,22 @@ def test_benchmark_trains_and_evaluates(name, pretrained, toy_root,
             'checkpoint tensors') in out
     value = _last_metrics(str(tmp_path))[metric]
     assert math.isfinite(value) and 0 <= value <= 100, value
+    if name in TEST_TOO:
+        # tools/test.py on the fine-tuned checkpoint: the init_cfg checkpoint
+        # is not needed (nor checked) when load_from brings the weights
+        test_opts = [o.replace('val_dataloader', 'test_dataloader')
+                     .replace('val_evaluator', 'test_evaluator')
+                     for o in options(toy_root) if o.startswith('val_')]
+        (finetuned, ) = glob.glob(str(tmp_path / '*_4.pth')) or glob.glob(
+            str(tmp_path / 'epoch_1.pth'))
+        out_file = str(tmp_path / 'test.json')
+        _run(['tools/test.py', f'{BENCH}/{config}', finetuned, '--work-dir',
+              str(tmp_path / 'test'), '--out', out_file, '--cfg-options',
+              *test_opts, *[o for o in options(toy_root)
+                            if o.startswith('model.')],
+              'test_dataloader.num_workers=0'])
+        with open(out_file) as f:
+            assert math.isfinite(json.load(f)[metric])
 
 
 def test_knn(pretrained, toy_root, tmp_path):

@@ -218,3 +218,28 @@ def test_knn(pretrained, toy_root, tmp_path):
     for value in results.values():
         assert 0 <= value <= 100 and (value * 16 / 100) == pytest.approx(
             round(value * 16 / 100), abs=1e-6)
+
+
+def test_wrong_checkpoint_stops_before_training(toy_root, tmp_path):
+    """Through the real entry point: a ViT checkpoint given to the ResNet
+    linear probe stops the run before any training, naming the config key,
+    the file and the mismatch."""
+    import torch
+    from mmpretrain.models import VisionTransformer
+    vit = str(tmp_path / 'mae_vit-tiny.pth')
+    torch.save({'state_dict': {
+        f'backbone.{k}': v
+        for k, v in VisionTransformer(arch='deit-tiny').state_dict().items()
+    }}, vit)
+    proc = subprocess.run(
+        [PYTHON, 'tools/train.py',
+         f'{BENCH}/classification/resnet50_8xb32-linear-steplr-100e_in1k.py',
+         '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+         f'model.backbone.init_cfg.checkpoint={vit}', *_imagenet(toy_root)],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    err = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode != 0
+    assert err.startswith('ValueError: model.backbone.init_cfg.checkpoint')
+    assert 'mae_vit-tiny.pth' in err and 'model.backbone (ResNet)' in err
+    assert 'cls_token' in err
+    assert 'Epoch(train)' not in proc.stdout + proc.stderr

@@ -11,6 +11,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, DefaultScope
 
 from conftest import REPO
+from maskssl.utils.config import iter_cfg_dicts
 
 CONFIGS = sorted(
     p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
@@ -22,17 +23,6 @@ BENCHMARK_SCOPES = {'mmdetection': 'mmdet', 'mmsegmentation': 'mmseg',
 def _benchmark_kind(path: str) -> str:
     rel = osp.relpath(path, osp.join(REPO, 'configs'))
     return rel.split(osp.sep)[1] if rel.startswith('benchmarks') else ''
-
-
-def _pretrained_cfgs(node):
-    if isinstance(node, dict):
-        if node.get('type') == 'Pretrained':
-            yield node
-        for value in node.values():
-            yield from _pretrained_cfgs(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            yield from _pretrained_cfgs(value)
 
 
 def test_configs_found():
@@ -50,7 +40,8 @@ def test_config_builds(path):
         assert cfg.default_scope == BENCHMARK_SCOPES[kind]
         assert any(h.type.endswith('PretrainedCheckHook')
                    for h in cfg.custom_hooks)
-        inits = list(_pretrained_cfgs(cfg.model))
+        inits = [d for d in iter_cfg_dicts(cfg.model)
+                 if d.get('type') == 'Pretrained']
         assert inits and all(i.prefix == 'backbone.' for i in inits)
         assert cfg.model.get('pretrained') is None
     else:

@@ -26,6 +26,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mmcv.transforms import Compose
 
+from .config import iter_cfg_dicts
+
 CROP_KEYS = {'RandomResizedCrop': 'scale', 'RandomCrop': 'crop_size',
              'CenterCrop': 'crop_size'}
 
@@ -49,30 +51,20 @@ def crop_sizes(node: Any) -> List[int]:
     """The output sizes of every crop transform in a (nested) pipeline
     config, in order."""
     sizes = []
-    if isinstance(node, dict):
-        key = CROP_KEYS.get(node.get('type'))
-        if key and isinstance(node.get(key), int):
-            sizes.append(node[key])
-        for value in node.values():
-            sizes += crop_sizes(value)
-    elif isinstance(node, list):
-        for value in node:
-            sizes += crop_sizes(value)
+    for transform in iter_cfg_dicts(node):
+        key = CROP_KEYS.get(transform.get('type'))
+        if key and isinstance(transform.get(key), int):
+            sizes.append(transform[key])
     return sizes
 
 
 def rescale_crops(node: Any, factor: float) -> None:
     """Scale, in place, the output size of every crop transform in a
     (nested) pipeline config by ``factor``, rounded to whole pixels."""
-    if isinstance(node, dict):
-        key = CROP_KEYS.get(node.get('type'))
-        if key and isinstance(node.get(key), int):
-            node[key] = int(round(node[key] * factor))
-        for value in node.values():
-            rescale_crops(value, factor)
-    elif isinstance(node, list):
-        for value in node:
-            rescale_crops(value, factor)
+    for transform in iter_cfg_dicts(node):
+        key = CROP_KEYS.get(transform.get('type'))
+        if key and isinstance(transform.get(key), int):
+            transform[key] = int(round(transform[key] * factor))
 
 
 def synthetic_batch(cfg: Config, batch_size: int,

@@ -90,18 +90,24 @@ def strip_prefix(state: Dict[str, torch.Tensor],
             if k.startswith(prefix)}
 
 
-def backbone_state(filename: str,
-                   prefix: str = 'backbone.') -> Tuple[Dict, bool]:
-    """The backbone tensors of a raw training checkpoint (its ``prefix*``
-    keys, prefix stripped) or of an extracted backbone file (all its keys).
+def select_prefix(state: Dict[str, torch.Tensor],
+                  prefix: str) -> Tuple[Dict[str, torch.Tensor], bool]:
+    """The backbone tensors of a raw training checkpoint's state (its
+    ``prefix*`` keys, prefix stripped) or of an extracted backbone file's
+    (all its keys).
 
     Returns:
-        tuple: ``(state, raw)``; ``raw`` tells whether the file held
+        tuple: ``(state, raw)``; ``raw`` tells whether ``state`` held
         ``prefix*`` keys.
     """
-    state = read_checkpoint(filename)['state_dict']
     stripped = strip_prefix(state, prefix)
     return (stripped, True) if stripped else (state, False)
+
+
+def backbone_state(filename: str,
+                   prefix: str = 'backbone.') -> Tuple[Dict, bool]:
+    """:func:`select_prefix` on the state dict of ``filename``."""
+    return select_prefix(read_checkpoint(filename)['state_dict'], prefix)
 
 
 def load_backbone_weights(backbone: nn.Module,

@@ -1,7 +1,7 @@
 """Checks on ``--cfg-options`` keys before they are merged into a config."""
 import difflib
 import os.path as osp
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 from mmengine.config import Config
 
@@ -54,17 +54,17 @@ def find_unknown_cfg_keys(cfg: Any, options: Dict[str, Any]) -> List[str]:
     return messages
 
 
-def _dataset_cfgs(node: Any):
-    """Yield every dict in ``node`` that has a ``data_root`` or ``ann_file``
-    (dataset wrappers nest them)."""
+def iter_cfg_dicts(node: Any) -> Iterator[dict]:
+    """Every dict nested in a config node, through dicts, lists and tuples,
+    each before the dicts inside it. Callers may change the values of a
+    yielded dict's existing keys."""
     if isinstance(node, dict):
-        if 'data_root' in node or 'ann_file' in node:
-            yield node
+        yield node
         for value in node.values():
-            yield from _dataset_cfgs(value)
+            yield from iter_cfg_dicts(value)
     elif isinstance(node, (list, tuple)):
         for value in node:
-            yield from _dataset_cfgs(value)
+            yield from iter_cfg_dicts(value)
 
 
 def check_dataset_paths(cfg: Dict, fields: Tuple[str, ...] = (
@@ -80,7 +80,10 @@ def check_dataset_paths(cfg: Dict, fields: Tuple[str, ...] = (
         loader = cfg.get(field)
         if not loader:
             continue
-        for ds in _dataset_cfgs(loader.get('dataset', {})):
+        for ds in iter_cfg_dicts(loader.get('dataset', {})):
+            # dataset wrappers nest the datasets that have the paths
+            if 'data_root' not in ds and 'ann_file' not in ds:
+                continue
             root = ds.get('data_root') or ''
             checks = [('data_root', root)] if root else []
             ann = ds.get('ann_file')

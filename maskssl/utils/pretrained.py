@@ -27,7 +27,7 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
-from .checkpoint import read_checkpoint, strip_prefix
+from .checkpoint import read_checkpoint, select_prefix
 
 
 @dataclass
@@ -146,10 +146,8 @@ def check_pretrained(model: nn.Module,
                 'checkpoint or an extracted backbone file') from err
         source = f'"{checkpoint}"'
         if prefix:
-            stripped = strip_prefix(state, prefix)
-            if stripped:
-                state = stripped
-            else:
+            state, raw = select_prefix(state, prefix)
+            if not raw:
                 # An extracted backbone file: load it without the prefix.
                 source += f' (no "{prefix}*" keys: read as an extracted file)'
                 for load in group:

@@ -11,6 +11,8 @@ import os.path as osp
 import subprocess
 
 import pytest
+import torch
+from mmpretrain.models import VisionTransformer
 
 from conftest import PYTHON, REPO
 from maskssl.datasets.toy_scenes import TOY_CLASSES
@@ -224,8 +226,6 @@ def test_wrong_checkpoint_stops_before_training(toy_root, tmp_path):
     """Through the real entry point: a ViT checkpoint given to the ResNet
     linear probe stops the run before any training, naming the config key,
     the file and the mismatch."""
-    import torch
-    from mmpretrain.models import VisionTransformer
     vit = str(tmp_path / 'mae_vit-tiny.pth')
     torch.save({'state_dict': {
         f'backbone.{k}': v

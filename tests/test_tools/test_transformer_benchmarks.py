@@ -17,9 +17,9 @@ from mmengine.registry import DATASETS, MODELS, DefaultScope
 from mmengine.runner import set_random_seed
 from mmpretrain.models import SwinTransformer, VisionTransformer
 
-from conftest import REPO
+from conftest import REPO, pretrained_check_args, set_pretrained_checkpoint
 from maskssl.datasets.toy_scenes import TOY_CLASSES
-from maskssl.engine.hooks import PretrainedCheckHook
+from maskssl.utils.config import iter_cfg_dicts
 from maskssl.utils.pretrained import check_pretrained, verify_pretrained
 
 BENCH = osp.join(REPO, 'configs', 'benchmarks')
@@ -103,41 +103,10 @@ def fake_checkpoints(tmp_path_factory):
     return get
 
 
-def _walk(node, visit):
-    """Call ``visit`` on every dict nested in ``node`` (dicts and lists)."""
-    if isinstance(node, dict):
-        visit(node)
-        for value in node.values():
-            _walk(value, visit)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _walk(value, visit)
-
-
-def _set_checkpoint(model_cfg, checkpoint):
-    def visit(node):
-        if node.get('type') == 'Pretrained':
-            node['checkpoint'] = checkpoint
-    _walk(model_cfg, visit)
-
-
 def _set_num_classes(model_cfg):
-    def visit(node):
+    for node in iter_cfg_dicts(model_cfg):
         if 'num_classes' in node:
             node['num_classes'] = NUM_CLASSES
-    _walk(model_cfg, visit)
-
-
-def _hook_args(cfg) -> dict:
-    """The check_pretrained arguments of the config's PretrainedCheckHook
-    (the hook's own defaults where the config gives none)."""
-    hook = next(h for h in cfg.custom_hooks
-                if h['type'].endswith('PretrainedCheckHook'))
-    hook = PretrainedCheckHook(
-        **{k: v for k, v in hook.items() if k != 'type'})
-    return dict(allow_missing=hook.allow_missing,
-                allow_unexpected=hook.allow_unexpected,
-                resizable=hook.resizable)
 
 
 def _shrink_pipeline(pipeline, case):
@@ -188,7 +157,7 @@ def _plain_optim_wrapper(cfg):
 
 def _build_model(cfg, kind, checkpoint):
     model_cfg = copy.deepcopy(cfg.model)
-    _set_checkpoint(model_cfg, checkpoint)
+    set_pretrained_checkpoint(model_cfg, checkpoint)
     _set_num_classes(model_cfg)
     if kind == 'cls':  # the Runner adds the top-level data_preprocessor
         model_cfg.setdefault('data_preprocessor',
@@ -247,7 +216,7 @@ def test_transformer_benchmark_loads_and_trains(name, fake_checkpoints,
         model = _build_model(cfg, kind, checkpoint)
 
         # (1) every backbone tensor comes from the checkpoint
-        loads = check_pretrained(model, **_hook_args(cfg))
+        loads = check_pretrained(model, **pretrained_check_args(cfg))
         model.init_weights()
         count = verify_pretrained(loads)
         assert count > 0

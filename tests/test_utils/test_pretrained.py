@@ -10,7 +10,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, DefaultScope
 from mmpretrain.models import ResNet, VisionTransformer
 
-from conftest import REPO
+from conftest import REPO, pretrained_check_args, set_pretrained_checkpoint
 from maskssl.utils import read_checkpoint
 from maskssl.utils.model_export import extract_backbone
 from maskssl.utils.pretrained import check_pretrained, verify_pretrained
@@ -60,25 +60,10 @@ def _build(path: str, checkpoint: str):
     """The config's model with ``checkpoint`` in every Pretrained init_cfg,
     and the config's PretrainedCheckHook arguments."""
     cfg = Config.fromfile(path)
-    model_cfg = cfg.model
-
-    def set_ckpt(node):
-        if isinstance(node, dict):
-            if node.get('type') == 'Pretrained':
-                node['checkpoint'] = checkpoint
-            for value in node.values():
-                set_ckpt(value)
-        elif isinstance(node, list):
-            for value in node:
-                set_ckpt(value)
-
-    set_ckpt(model_cfg)
+    set_pretrained_checkpoint(cfg.model, checkpoint)
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        model = revert_sync_batchnorm(MODELS.build(model_cfg))
-    hook = next(h for h in cfg.custom_hooks
-                if h['type'].endswith('PretrainedCheckHook'))
-    args = {k: v for k, v in hook.items() if k != 'type'}
-    return model, args
+        model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    return model, pretrained_check_args(cfg)
 
 
 def _load(path: str, checkpoint: str):

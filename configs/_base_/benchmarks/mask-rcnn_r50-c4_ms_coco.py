@@ -6,7 +6,4 @@ _base_ = [
     './mmdet_runtime.py',
 ]
 
-custom_imports = dict(
-    imports=['maskssl', 'mmpretrain.models.utils.res_layer_extra_norm'],
-    allow_failed_imports=False)
 custom_hooks = [{{_base_.c4_pretrained_check}}]

@@ -5,6 +5,8 @@
 # backbone (stages 1-3) and the shared head (its module is named `layer4`)
 # load the same checkpoint under prefix 'backbone.'; set both checkpoints
 # (tools/benchmarks/mmdetection/dist_train_c4.sh does).
+# ResLayerExtraNorm is registered into mmdet by `custom_imports=['maskssl']`
+# (maskssl imports mmpretrain.models).
 _base_ = 'mmdet::_base_/models/mask-rcnn_r50-caffe-c4.py'
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)

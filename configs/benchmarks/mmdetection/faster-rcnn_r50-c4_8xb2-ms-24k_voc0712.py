@@ -10,9 +10,6 @@ _base_ = [
 ]
 
 model = dict(roi_head=dict(bbox_head=dict(num_classes=20)))
-custom_imports = dict(
-    imports=['maskssl', 'mmpretrain.models.utils.res_layer_extra_norm'],
-    allow_failed_imports=False)
 custom_hooks = [{{_base_.c4_pretrained_check}}]
 
 train_pipeline = [

@@ -19,7 +19,7 @@ def test_thirty_iterations_lower_the_loss(tmp_path, toy_root):
     cfg.train_dataloader.batch_size = 16
     cfg.train_dataloader.num_workers = 0
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=30)
-    cfg.param_scheduler = []  # constant lr 0.1
+    cfg.param_scheduler = []  # the config's lr, constant
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
     cfg.default_hooks.logger.interval = 1
     cfg.log_level = 'WARNING'

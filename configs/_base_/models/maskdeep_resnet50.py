@@ -33,5 +33,6 @@ model = dict(
             with_last_bn=False,
             with_avg_pool=False,
             norm_cfg=dict(type='SyncBN')),
-        loss=dict(type='MultiTargetCosineLoss')),
+        # Eq. 2's sums over the K groups and the N + 1 targets of each view
+        loss=dict(type='MultiTargetCosineLoss', reduction='sum')),
 )

@@ -104,21 +104,28 @@ def extract_features(backbone: nn.Module, data_preprocessor: nn.Module,
     return torch.cat(feats), torch.cat(labels).long()
 
 
-def knn_evaluate(backbone: nn.Module,
-                 data_preprocessor: nn.Module,
-                 train_loader: DataLoader,
-                 val_loader: DataLoader,
-                 ks: Sequence[int] = (20, ),
-                 temperature: float = 0.07) -> Dict[str, float]:
-    """Weighted kNN top-1/top-5 of ``backbone`` features, one pair per ``k``.
+def knn_metrics(train_feats: Tensor,
+                train_labels: Tensor,
+                val_feats: Tensor,
+                val_labels: Tensor,
+                ks: Sequence[int] = (20, ),
+                temperature: float = 0.07) -> Dict[str, float]:
+    """Weighted kNN top-1/top-5 of query features against a memory bank,
+    one pair per ``k``.
+
+    Args:
+        train_feats (Tensor): Memory bank features, ``(N, D)``.
+        train_labels (Tensor): Memory bank labels, ``(N,)``.
+        val_feats (Tensor): Query features, ``(M, D)``.
+        val_labels (Tensor): Query labels, ``(M,)``.
+        ks (Sequence[int]): Numbers of neighbours, one result pair each.
+        temperature (float): ``T`` in the vote weight ``exp(sim / T)``.
 
     Returns:
-        dict[str, float]: ``{'k20_top1': ..., 'k20_top5': ..., ...}``.
+        dict[str, float]: Accuracies in percent,
+        ``{'k20_top1': ..., 'k20_top5': ..., ...}``; the number of classes
+        is the largest label in either split plus one.
     """
-    train_feats, train_labels = extract_features(backbone, data_preprocessor,
-                                                 train_loader)
-    val_feats, val_labels = extract_features(backbone, data_preprocessor,
-                                             val_loader)
     num_classes = int(max(train_labels.max(), val_labels.max())) + 1
     results = {}
     for k in ks:
@@ -127,3 +134,23 @@ def knn_evaluate(backbone: nn.Module,
         for name, value in topk_accuracy(scores, val_labels).items():
             results[f'k{k}_{name}'] = value
     return results
+
+
+def knn_evaluate(backbone: nn.Module,
+                 data_preprocessor: nn.Module,
+                 train_loader: DataLoader,
+                 val_loader: DataLoader,
+                 ks: Sequence[int] = (20, ),
+                 temperature: float = 0.07) -> Dict[str, float]:
+    """Weighted kNN top-1/top-5 of ``backbone`` features, one pair per ``k``
+    (:func:`extract_features` on both loaders, then :func:`knn_metrics`).
+
+    Returns:
+        dict[str, float]: ``{'k20_top1': ..., 'k20_top5': ..., ...}``.
+    """
+    train_feats, train_labels = extract_features(backbone, data_preprocessor,
+                                                 train_loader)
+    val_feats, val_labels = extract_features(backbone, data_preprocessor,
+                                             val_loader)
+    return knn_metrics(train_feats, train_labels, val_feats, val_labels, ks,
+                       temperature)

@@ -48,6 +48,20 @@ def knn_dataloader(data_root: str, split: str, img_size: int,
                          pipeline=pipeline)))
 
 
+def build_cls_data_preprocessor(
+        data_preprocessor: Optional[dict] = None) -> nn.Module:
+    """A ``ClsDataPreprocessor`` with the normalisation of a model config's
+    ``data_preprocessor`` dict: its ``mean``, ``std`` and colour order
+    (``to_rgb``, or ``bgr_to_rgb`` as mmdet/mmseg name it); ImageNet mean/std
+    and BGR -> RGB where ``data_preprocessor`` is ``None`` or lacks them."""
+    pre = data_preprocessor or {}
+    return MODELS.build(
+        dict(type='ClsDataPreprocessor',
+             mean=pre.get('mean', [123.675, 116.28, 103.53]),
+             std=pre.get('std', [58.395, 57.12, 57.375]),
+             to_rgb=pre.get('to_rgb', pre.get('bgr_to_rgb', True))))
+
+
 def build_backbone_and_preprocessor(
         cfg: Config,
         checkpoint: Optional[str] = None,
@@ -65,12 +79,8 @@ def build_backbone_and_preprocessor(
     else:
         backbone = MODELS.build(copy.deepcopy(cfg.model.backbone))
         load_backbone_weights(backbone, checkpoint)
-    pre = cfg.model.get('data_preprocessor') or {}
-    preprocessor = MODELS.build(
-        dict(type='ClsDataPreprocessor',
-             mean=pre.get('mean', [123.675, 116.28, 103.53]),
-             std=pre.get('std', [58.395, 57.12, 57.375]),
-             to_rgb=pre.get('to_rgb', pre.get('bgr_to_rgb', True))))
+    preprocessor = build_cls_data_preprocessor(
+        cfg.model.get('data_preprocessor'))
     return revert_sync_batchnorm(backbone), preprocessor
 
 

@@ -50,10 +50,18 @@ else
     wheel=$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n1 || true)
     if [[ -z "$wheel" ]]; then
         log "building mmcv $MMCV_VERSION with CPU ops (about 30 min on 2 cores)"
-        "$PY" -m pip install --disable-pip-version-check -r "$ROOT/requirements/build.txt"
+        # --no-deps: torch requires setuptools>=77, so pip's resolver would
+        # print an ERROR about the (intended, temporary) setuptools<70.
+        "$PY" -m pip install --disable-pip-version-check --no-deps \
+            -r "$ROOT/requirements/build.txt"
         tmp=$(mktemp -d)
         trap 'rm -rf "$tmp"' EXIT
-        "$PY" -m pip download --disable-pip-version-check --no-deps --no-binary :all: \
+        # MMCV_WITH_OPS=1 here too: pip runs mmcv's setup.py to read the
+        # sdist's metadata, and that names the package mmcv-lite when the
+        # caller's environment has MMCV_WITH_OPS=0; pip then prints "No
+        # matching distribution found for mmcv==2.1.0".
+        MMCV_WITH_OPS=1 FORCE_CUDA=0 "$PY" -m pip download \
+            --disable-pip-version-check --no-deps --no-binary mmcv \
             --no-build-isolation -d "$tmp" "mmcv==$MMCV_VERSION"
         tar -xzf "$tmp"/mmcv-"$MMCV_VERSION".tar.gz -C "$tmp"
         src="$tmp/mmcv-$MMCV_VERSION"

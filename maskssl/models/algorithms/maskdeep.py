@@ -16,6 +16,9 @@ from maskssl.structures import MOMENTUM_ROLES, ONLINE_ROLES, view_roles_of
 class MaskDeep(BaseSelfSupervisor):
     """MaskDeep: predict the global image from sparse hierarchical points.
 
+    Implementation of `Mask Hierarchical Features For Self-Supervised Learning
+    <https://arxiv.org/abs/2304.00218>`_.
+
     The online branch encodes each online view once, builds the hierarchical
     representation space and samples ``K`` groups of ``k`` points from it
     (``neck``, Sec. 3.2); the head predicts the target from every group

@@ -1,8 +1,7 @@
 import pytest
 from mmengine.config import Config
 
-from maskssl.utils import check_dataset_paths, find_unknown_cfg_keys
-from maskssl.utils.launch import load_config
+from maskssl.launch import check_dataset_paths, find_unknown_cfg_keys
 
 
 def _cfg() -> Config:
@@ -35,24 +34,6 @@ def test_missing_leaf_and_bad_index_are_reported():
     assert len(msgs) == 2
     assert '"frozen_stages" is not a key of model.backbone' in msgs[0]
     assert '"3" is not a key of train_dataloader.dataset.pipeline' in msgs[1]
-
-
-def test_load_config_warns_and_merges(tmp_path, monkeypatch):
-    logged = []
-    monkeypatch.setattr('maskssl.utils.launch.print_log',
-                        lambda msg, **kw: logged.append((msg, kw['level'])))
-    path = tmp_path / 'cfg.py'
-    path.write_text("model = dict(backbone=dict(depth=50))\n")
-    cfg = load_config(str(path), {'model.backbon.depth': 18,
-                                  'model.backbone.depth': 34})
-    assert cfg.model.backbone.depth == 34
-    assert len(logged) == 1
-    assert 'model.backbon.depth' in logged[0][0] and logged[0][1] == 30
-
-
-def test_load_config_missing_file():
-    with pytest.raises(FileNotFoundError, match='no/such/config.py'):
-        load_config('no/such/config.py')
 
 
 def test_check_dataset_paths(tmp_path, toy_root):

@@ -4,7 +4,7 @@ Importing the package registers every maskssl module into mmpretrain's
 registries and allow-lists the non-tensor types that mmengine writes into
 training checkpoints, so that ``torch.load(weights_only=True)`` can resume them.
 """
-from .utils.checkpoint import allow_mmengine_checkpoint_types
+from .checkpoint.safe_load import allow_mmengine_checkpoint_types
 from .version import __version__
 
 allow_mmengine_checkpoint_types()

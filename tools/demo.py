@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 from maskssl.evaluation import knn_evaluate_config
-from maskssl.utils import load_config, register_all_modules
+from maskssl.launch import load_config
+from maskssl.utils import register_all_modules
 
 DEMO_CONFIG = 'configs/maskdeep/maskdeep_resnet18_1xb64-coslr-10e_toy.py'
 

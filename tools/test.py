@@ -6,9 +6,9 @@ import os.path as osp
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from maskssl.utils import load_config, prepare_launch, register_all_modules
-from maskssl.utils.launch import (add_launch_args, fill_dataloader_defaults,
-                                  parse_launch_args)
+from maskssl.launch import (add_launch_args, fill_dataloader_defaults,
+                            load_config, parse_launch_args, prepare_launch)
+from maskssl.utils import register_all_modules
 
 
 def parse_args() -> argparse.Namespace:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..utils.checkpoint import load_backbone_weights
+from ..checkpoint.io import load_backbone_weights
 from .knn import knn_evaluate
 
 

@@ -17,7 +17,7 @@ from mmengine.optim import build_optim_wrapper
 from mmpretrain.registry import DATASETS, MODELS
 
 from conftest import REPO
-from maskssl.utils.benchmark import rescale_crops
+from maskssl.analysis.benchmark import rescale_crops
 
 CONFIG_DIR = osp.join(REPO, 'configs', 'maskdeep')
 CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))

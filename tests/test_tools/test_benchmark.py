@@ -6,8 +6,8 @@ import pytest
 from mmengine.config import Config
 
 from conftest import PYTHON, REPO
-from maskssl.utils.benchmark import (format_table, ratio_table, run_benchmark,
-                                     synthetic_batch)
+from maskssl.analysis.benchmark import (format_table, ratio_table,
+                                        run_benchmark, synthetic_batch)
 
 DEMO = osp.join(REPO, 'configs/byol/byol_resnet18_1xb64-coslr-10e_toy.py')
 

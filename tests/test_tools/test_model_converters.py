@@ -12,9 +12,9 @@ import torchvision
 from mmpretrain.models import MAEViT, ResNet, VisionTransformer
 
 from conftest import PYTHON, REPO
-from maskssl.utils.model_export import (check_torchvision_resnet,
-                                        detectron2_to_torchvision_key,
-                                        timm_to_vit_key, vit_to_timm_key)
+from maskssl.checkpoint.export import (check_torchvision_resnet,
+                                       detectron2_to_torchvision_key,
+                                       timm_to_vit_key, vit_to_timm_key)
 
 TOOLS = osp.join(REPO, 'tools/model_converters')
 TINY_VIT = dict(embed_dims=32, num_layers=1, num_heads=2,

@@ -20,7 +20,7 @@ from mmpretrain.models import SwinTransformer, VisionTransformer
 from conftest import REPO, pretrained_check_args, set_pretrained_checkpoint
 from maskssl.datasets.toy_scenes import TOY_CLASSES
 from maskssl.utils.config import iter_cfg_dicts
-from maskssl.utils.pretrained import check_pretrained, verify_pretrained
+from maskssl.checkpoint.pretrained import check_pretrained, verify_pretrained
 
 BENCH = osp.join(REPO, 'configs', 'benchmarks')
 NUM_CLASSES = len(TOY_CLASSES)

@@ -15,8 +15,9 @@ import os.path as osp
 
 from mmengine.config import DictAction
 
-from maskssl.utils import load_config, register_all_modules
-from maskssl.utils.benchmark import format_table, ratio_table, run_benchmark
+from maskssl.analysis import format_table, ratio_table, run_benchmark
+from maskssl.launch import load_config
+from maskssl.utils import register_all_modules
 
 
 def parse_args() -> argparse.Namespace:

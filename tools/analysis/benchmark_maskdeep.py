@@ -1,7 +1,7 @@
 """MaskDeep's speed table (configs/maskdeep/README.md).
 
 Each row runs two configs step by step in one process with the benchmark
-harness (``maskssl.utils.benchmark``) and prints the step-time ratio beside
+harness (``maskssl.analysis.benchmark``) and prints the step-time ratio beside
 the training-step FLOP ratio:
 
 - K = 16 vs K = 1 groups (N = 0): only the predictor grows with K;
@@ -28,10 +28,11 @@ import mmpretrain
 import torch
 from mmengine.config import Config
 
+from maskssl.analysis import (StepRunner, crop_sizes, ratio_table,
+                              run_benchmark)
+from maskssl.launch import load_config
 from maskssl.models.utils import sample_point_groups
-from maskssl.utils import load_config, register_all_modules
-from maskssl.utils.benchmark import (StepRunner, crop_sizes, ratio_table,
-                                     run_benchmark)
+from maskssl.utils import register_all_modules
 
 MASKDEEP = 'configs/maskdeep/maskdeep_resnet50_16xb64-coslr-100e_in1k.py'
 BYOL = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs', 'byol',

@@ -12,7 +12,8 @@ import json
 from mmengine.config import DictAction
 
 from maskssl.evaluation import knn_evaluate_config
-from maskssl.utils import load_config, register_all_modules
+from maskssl.launch import load_config
+from maskssl.utils import register_all_modules
 
 
 def parse_args() -> argparse.Namespace:

@@ -15,8 +15,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from maskssl.utils.checkpoint import read_checkpoint, save_atomic
-from maskssl.utils.model_export import extract_backbone
+from maskssl.checkpoint import extract_backbone, read_checkpoint, save_atomic
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

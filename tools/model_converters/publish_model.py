@@ -22,8 +22,8 @@ from typing import List, Optional
 
 import torch
 
-from maskssl.utils.checkpoint import read_checkpoint, save_atomic
-from maskssl.utils.model_export import publish_checkpoint, published_name
+from maskssl.checkpoint import (publish_checkpoint, published_name,
+                                read_checkpoint, save_atomic)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -23,8 +23,8 @@ import pickle
 import sys
 from typing import Any, List, Optional
 
-from maskssl.utils.checkpoint import backbone_state, save_atomic
-from maskssl.utils.model_export import resnet_to_detectron2
+from maskssl.checkpoint import (backbone_state, resnet_to_detectron2,
+                                save_atomic)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

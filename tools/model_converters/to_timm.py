@@ -24,8 +24,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from maskssl.utils.checkpoint import backbone_state, save_atomic
-from maskssl.utils.model_export import vit_to_timm
+from maskssl.checkpoint import backbone_state, save_atomic, vit_to_timm
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -23,8 +23,8 @@ import argparse
 import sys
 from typing import List, Optional
 
-from maskssl.utils.checkpoint import backbone_state, save_atomic
-from maskssl.utils.model_export import check_torchvision_resnet
+from maskssl.checkpoint import (backbone_state, check_torchvision_resnet,
+                                save_atomic)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

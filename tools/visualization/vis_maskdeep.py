@@ -22,7 +22,8 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 
-from maskssl.utils import load_config, register_all_modules
+from maskssl.launch import load_config
+from maskssl.utils import register_all_modules
 from maskssl.visualization import maskdeep_level_maps
 
 # colours of the clusters (BGR)

@@ -6,8 +6,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
 from mmpretrain.registry import HOOKS
 
-from ...utils.pretrained import (PretrainedLoad, check_pretrained,
-                                 verify_pretrained)
+from ...checkpoint.pretrained import (PretrainedLoad, check_pretrained,
+                                      verify_pretrained)
 
 
 @HOOKS.register_module()
@@ -18,9 +18,10 @@ class PretrainedCheckHook(Hook):
     ``before_run`` of a training run (the Runner initialises weights right
     after it; test and val runs are left alone) matches
     every ``init_cfg=dict(type='Pretrained')`` checkpoint against its modules
-    with :func:`maskssl.utils.pretrained.check_pretrained`; ``before_train``
-    compares every loaded tensor with the checkpoint (skipped when the run
-    resumes or starts from ``load_from``, whose weights replace them).
+    with :func:`maskssl.checkpoint.pretrained.check_pretrained`;
+    ``before_train`` compares every loaded tensor with the checkpoint (skipped
+    when the run resumes or starts from ``load_from``, whose weights replace
+    them).
 
     Downstream configs (default scope ``mmdet`` / ``mmseg``) name it
     ``mmpretrain.PretrainedCheckHook``.

@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mmcv.transforms import Compose
 
-from .config import iter_cfg_dicts
+from ..utils.config import iter_cfg_dicts
 
 CROP_KEYS = {'RandomResizedCrop': 'scale', 'RandomCrop': 'crop_size',
              'CenterCrop': 'crop_size'}

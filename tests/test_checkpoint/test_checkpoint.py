@@ -4,7 +4,7 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from torch import nn
 
-from maskssl.utils import load_backbone_weights
+from maskssl.checkpoint import load_backbone_weights
 
 
 def _training_checkpoint(model: nn.Module) -> dict:

@@ -27,7 +27,7 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
-from .checkpoint import read_checkpoint, select_prefix
+from .io import read_checkpoint, select_prefix
 
 
 @dataclass

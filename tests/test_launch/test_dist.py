@@ -3,7 +3,7 @@ from mmengine.config import Config
 from mmpretrain.registry import MODEL_WRAPPERS
 from torch import nn
 
-from maskssl.utils import adapt_cfg_to_cpu
+from maskssl.launch import adapt_cfg_to_cpu
 
 
 def test_distributed_cpu_config():

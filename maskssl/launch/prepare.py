@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
-from .config import check_dataset_paths, find_unknown_cfg_keys
+from .config_checks import check_dataset_paths, find_unknown_cfg_keys
 from .dist import adapt_cfg_to_cpu, init_cpu_dist
 
 

@@ -11,9 +11,9 @@ from mmengine.registry import MODELS, DefaultScope
 from mmpretrain.models import ResNet, VisionTransformer
 
 from conftest import REPO, pretrained_check_args, set_pretrained_checkpoint
-from maskssl.utils import read_checkpoint
-from maskssl.utils.model_export import extract_backbone
-from maskssl.utils.pretrained import check_pretrained, verify_pretrained
+from maskssl.checkpoint import read_checkpoint
+from maskssl.checkpoint.export import extract_backbone
+from maskssl.checkpoint.pretrained import check_pretrained, verify_pretrained
 
 BENCH = osp.join(REPO, 'configs', 'benchmarks')
 C4 = osp.join(BENCH, 'mmdetection', 'mask-rcnn_r50-c4_8xb2-ms-1x_coco.py')

@@ -1,0 +1,10 @@
+from .config_checks import check_dataset_paths, find_unknown_cfg_keys
+from .dist import adapt_cfg_to_cpu, init_cpu_dist
+from .prepare import (add_launch_args, fill_dataloader_defaults, load_config,
+                      parse_launch_args, prepare_launch)
+
+__all__ = [
+    'check_dataset_paths', 'find_unknown_cfg_keys', 'adapt_cfg_to_cpu',
+    'init_cpu_dist', 'add_launch_args', 'fill_dataloader_defaults',
+    'load_config', 'parse_launch_args', 'prepare_launch'
+]

@@ -6,6 +6,7 @@ in the config, and CPU runs (``SyncBN`` -> ``BN``; distributed runs over gloo).
 """
 import argparse
 import os.path as osp
+import warnings
 
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -13,6 +14,11 @@ from mmengine.runner import Runner
 from maskssl.launch import (add_launch_args, fill_dataloader_defaults,
                             load_config, parse_launch_args, prepare_launch)
 from maskssl.utils import register_all_modules
+
+# mmcv warns on every ColorJitter saturation step of the pillow backend, once
+# per dataloader worker and epoch, that it uses only `alpha`, which is what
+# the transform asks for.
+warnings.filterwarnings('ignore', message="Only use 'alpha' for pillow")
 
 
 def parse_args() -> argparse.Namespace:

@@ -2,10 +2,12 @@
 and the ImageNet-style train/val loaders (used by
 ``tools/benchmarks/knn_eval.py`` and ``make demo``)."""
 import copy
+import logging
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.model import revert_sync_batchnorm
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
@@ -70,12 +72,20 @@ def build_backbone_and_preprocessor(
     ``checkpoint`` (``None``: random init from ``init_seed``, so that the
     random-init baseline is the same in every run; the global RNG is left
     as it was), and a classification data preprocessor with the config's
-    mean, std and colour order."""
+    mean, std and colour order. Outside a runner, mmengine's
+    ``init_weights`` logs every parameter's initialisation at INFO level
+    (four lines each); that dump is held back."""
     if checkpoint is None:
+        logger = MMLogger.get_current_instance()
+        level = logger.level
         with torch.random.fork_rng():
             torch.manual_seed(init_seed)
             backbone = MODELS.build(copy.deepcopy(cfg.model.backbone))
-            backbone.init_weights()
+            logger.setLevel(logging.WARNING)
+            try:
+                backbone.init_weights()
+            finally:
+                logger.setLevel(level)
     else:
         backbone = MODELS.build(copy.deepcopy(cfg.model.backbone))
         load_backbone_weights(backbone, checkpoint)
@@ -91,10 +101,13 @@ def knn_evaluate_config(cfg: Config,
                         ks: Sequence[int] = (20, ),
                         temperature: float = 0.07,
                         batch_size: int = 128,
-                        num_workers: int = 2) -> Dict[str, float]:
+                        num_workers: int = 2,
+                        init_seed: int = 0) -> Dict[str, float]:
     """Weighted kNN of ``cfg``'s backbone loaded from ``checkpoint``
-    (``None``: random init) on the ImageNet-style ``data_root``."""
-    backbone, preprocessor = build_backbone_and_preprocessor(cfg, checkpoint)
+    (``None``: random init from ``init_seed``) on the ImageNet-style
+    ``data_root``."""
+    backbone, preprocessor = build_backbone_and_preprocessor(
+        cfg, checkpoint, init_seed)
     loaders = [knn_dataloader(data_root, split, img_size, batch_size,
                               num_workers) for split in ('train', 'val')]
     return knn_evaluate(backbone, preprocessor, *loaders, ks=ks,

@@ -8,7 +8,7 @@ from mmengine.runner import Runner
 
 from conftest import REPO
 
-TOY = osp.join(REPO, 'configs/maskdeep/maskdeep_resnet18_1xb64-coslr-10e_toy.py')
+TOY = osp.join(REPO, 'configs/maskdeep/maskdeep_resnet18-w32_1xb32-coslr-10e_toy.py')
 
 
 @pytest.mark.slow

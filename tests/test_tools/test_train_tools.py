@@ -13,7 +13,7 @@ from conftest import PYTHON, REPO
 CONFIGS = {
     'byol': osp.join(REPO, 'configs/byol/byol_resnet18_1xb64-coslr-10e_toy.py'),
     'maskdeep': osp.join(
-        REPO, 'configs/maskdeep/maskdeep_resnet18_1xb64-coslr-10e_toy.py'),
+        REPO, 'configs/maskdeep/maskdeep_resnet18-w32_1xb32-coslr-10e_toy.py'),
 }
 # the views of each algorithm, with the pipeline in `view`
 VIEWS = {

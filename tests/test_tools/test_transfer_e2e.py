@@ -37,9 +37,10 @@ def pretrained(toy_root, tmp_path_factory):
     ResNet-50 pretraining on 16 toy images."""
     work = tmp_path_factory.mktemp('pretrain')
     _run(['tools/train.py',
-          'configs/maskdeep/maskdeep_resnet18_1xb64-coslr-10e_toy.py',
+          'configs/maskdeep/maskdeep_resnet18-w32_1xb32-coslr-10e_toy.py',
           '--work-dir', str(work), '--cfg-options',
-          'model.backbone.depth=50', 'model.neck.in_channels=[512,1024,2048]',
+          'model.backbone.depth=50', 'model.backbone.base_channels=64',
+          'model.neck.in_channels=[512,1024,2048]',
           'model.head.predictor.out_channels=2048',
           f'train_dataloader.dataset.data_root={toy_root}',
           'train_dataloader.dataset.indices=16',

@@ -13,7 +13,7 @@ from mmpretrain.registry import MODELS
 from conftest import PYTHON, REPO
 from maskssl.visualization import cluster_map, grad_cam, maskdeep_level_maps
 
-TOY = osp.join(REPO, 'configs/maskdeep/maskdeep_resnet18_1xb64-coslr-10e_toy.py')
+TOY = osp.join(REPO, 'configs/maskdeep/maskdeep_resnet18-w32_1xb32-coslr-10e_toy.py')
 
 
 def test_grad_cam_by_hand():

@@ -1,6 +1,8 @@
-# MaskDeep's views (MoCo v2 augmentations, two 'global' views and N extra
-# 'target' views) on the toy dataset at 64 px. As in `toy_bs64_byol.py`, blur
-# sigma is scaled from 224 px by 64 / 224 and crops keep >= 30% of the image.
+# MaskDeep's views (two 'global' views and N = 2 extra 'target' views) on the
+# toy dataset at 48 px, batch 32. MoCo v2 augmentations, as in
+# `imagenet_bs64_maskdeep.py`, with blur sigma scaled from 224 px by 48 / 224
+# and crops that keep >= 30% of the image (at 48 px, 8% is mostly
+# background).
 dataset_type = 'CustomDataset'
 data_root = 'data/toy/'
 data_preprocessor = dict(
@@ -9,8 +11,8 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     to_rgb=True)
 
-crop_size = 64
-num_targets = 4
+crop_size = 48
+num_targets = 2
 view_pipeline = [
     dict(type='RandomResizedCrop', scale=crop_size,
          crop_ratio_range=(0.3, 1.0), backend='pillow'),
@@ -20,7 +22,7 @@ view_pipeline = [
          prob=0.8),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
          channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.03, 0.57),
+    dict(type='GaussianBlur', magnitude_range=(0.1 * 48 / 224, 2.0 * 48 / 224),
          magnitude_std='inf', prob=0.5),
     dict(type='RandomFlip', prob=0.5),
 ]
@@ -34,7 +36,7 @@ train_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=64,
+    batch_size=32,
     num_workers=2,
     drop_last=True,
     # False: workers are re-seeded every epoch (EpochSeedHook), which keeps

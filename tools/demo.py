@@ -77,6 +77,19 @@ def epoch_curves(records: List[dict], key: str
     return {e: mean(v) for e, v in sorted(losses.items())}, knn
 
 
+def knn_at(records: List[dict], epoch: int,
+           prefix: str = 'knn/') -> Dict[str, float]:
+    """The ``KNNMonitorHook`` metrics logged at ``epoch``, without
+    ``prefix`` (``{'k20_top1': ..., 'k20_top5': ...}``)."""
+    for rec in records:
+        if rec.get('epoch') == epoch and any(k.startswith(prefix)
+                                             for k in rec):
+            return {k[len(prefix):]: v for k, v in rec.items()
+                    if k.startswith(prefix)}
+    raise KeyError(f'the training log has no {prefix}* record of epoch '
+                   f'{epoch}')
+
+
 def plot_curves(path: str, losses: Dict[int, float], knn: Dict[int, float],
                 random_top1: List[float], title: str) -> None:
     """Loss per epoch and kNN top-1 per epoch against the random-init
@@ -129,9 +142,11 @@ def main() -> None:
                                   ks=(20, ), init_seed=seed)
         rows.append((f'random init, seed {seed}', res))
     random_top1 = [res['k20_top1'] for _, res in rows]
-    pretrained = knn_evaluate_config(cfg, checkpoint, args.data_root,
-                                     img_size, ks=(20, ))
+    # the hook measured the final weights (those of the checkpoint) after
+    # the last epoch with the same kNN
+    records = read_json_log(args.work_dir)
     epochs = cfg.train_cfg.max_epochs
+    pretrained = knn_at(records, epochs)
     rows.append((f'pretrained, {epochs} epochs', pretrained))
 
     print(f'\nkNN (k=20, T=0.07) on {args.data_root} val, {name} '
@@ -145,8 +160,7 @@ def main() -> None:
           f'(learning shown at >= {MARGIN_MEAN:+.0f}), {over_best:+.2f} over '
           f'the best seed (>= {MARGIN_BEST:+.0f})')
 
-    losses, knn = epoch_curves(read_json_log(args.work_dir),
-                               'knn/k20_top1')
+    losses, knn = epoch_curves(records, 'knn/k20_top1')
     curves = osp.join(args.work_dir, 'curves.png')
     plot_curves(curves, losses, knn, random_top1, name)
     print(f'checkpoint: {checkpoint}\ncurves: {curves}')

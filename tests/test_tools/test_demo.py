@@ -37,6 +37,13 @@ def test_epoch_curves_average_losses_and_key_knn_by_epoch():
     assert knn == {0: 20.0, 1: 25.0, 2: 31.5}
 
 
+def test_knn_at_reads_the_hook_metrics_of_an_epoch():
+    assert demo.knn_at(_records(), 2) == {'k20_top1': 31.5, 'k20_top5': 80.0}
+    assert demo.knn_at(_records(), 0) == {'k20_top1': 20.0, 'k20_top5': 70.0}
+    with pytest.raises(KeyError, match='epoch 3'):
+        demo.knn_at(_records(), 3)
+
+
 def test_read_json_log_takes_the_newest_run(tmp_path):
     for stamp, loss in (('20260101_000000', 9.0), ('20260102_000000', 1.0)):
         vis = tmp_path / stamp / 'vis_data'

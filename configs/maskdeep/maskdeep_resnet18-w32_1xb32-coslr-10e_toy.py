@@ -1,5 +1,5 @@
 # MaskDeep on the toy dataset (`make demo`, tests): a half-width ResNet-18
-# (base_channels 32, C3-C5 at 128/256/512 -> 64/128/256) at 48 px, P3-P5 at
+# (base_channels 32: C3-C5 at 64/128/256 channels, not 128/256/512) at 48 px, P3-P5 at
 # 64-d (P3 6x6, P4 3x3, P5 2x2: P4 and P5 fill their k slots with repeats, see
 # maskssl.models.utils.point_sampling), K = 16 groups of k = 12 points,
 # predictor 12 * 64 -> 512 -> 256, N = 2 extra targets, batch 32.
@@ -7,7 +7,8 @@
 # lr 0.005, weight decay 1e-5, 10 epochs (620 iterations). Width, size and N
 # make an iteration about 4x cheaper than ResNet-18 at 64 px with N = 4, so
 # that `make demo` trains in minutes on 2 CPU cores; the lr and the batch were
-# chosen by kNN on a dev split of other toy scenes (README "Quick start").
+# chosen by kNN on a dev split of other toy scenes (README.md here, "The toy
+# demo recipe").
 _base_ = [
     '../_base_/models/maskdeep_resnet50.py',
     '../_base_/datasets/toy_bs32_maskdeep.py',

@@ -27,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from mmcv.transforms import Compose
 
 from ..utils.config import iter_cfg_dicts
+from ..utils.init_weights import init_weights_quietly
 
 CROP_KEYS = {'RandomResizedCrop': 'scale', 'RandomCrop': 'crop_size',
              'CenterCrop': 'crop_size'}
@@ -111,7 +112,7 @@ class StepRunner:
         self.batch_size = batch_size
         self.device = device
         model = revert_sync_batchnorm(MODELS.build(copy.deepcopy(cfg.model)))
-        model.init_weights()
+        init_weights_quietly(model)
         self.model = model.to(device).train()
         self.optim_wrapper = build_optim_wrapper(self.model,
                                                  copy.deepcopy(cfg.optim_wrapper))

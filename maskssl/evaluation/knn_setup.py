@@ -2,12 +2,10 @@
 and the ImageNet-style train/val loaders (used by
 ``tools/benchmarks/knn_eval.py`` and ``make demo``)."""
 import copy
-import logging
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.model import revert_sync_batchnorm
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
@@ -16,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..checkpoint.io import load_backbone_weights
+from ..utils.init_weights import init_weights_quietly
 from .knn import knn_evaluate
 
 
@@ -72,20 +71,12 @@ def build_backbone_and_preprocessor(
     ``checkpoint`` (``None``: random init from ``init_seed``, so that the
     random-init baseline is the same in every run; the global RNG is left
     as it was), and a classification data preprocessor with the config's
-    mean, std and colour order. Outside a runner, mmengine's
-    ``init_weights`` logs every parameter's initialisation at INFO level
-    (four lines each); that dump is held back."""
+    mean, std and colour order."""
     if checkpoint is None:
-        logger = MMLogger.get_current_instance()
-        level = logger.level
         with torch.random.fork_rng():
             torch.manual_seed(init_seed)
             backbone = MODELS.build(copy.deepcopy(cfg.model.backbone))
-            logger.setLevel(logging.WARNING)
-            try:
-                backbone.init_weights()
-            finally:
-                logger.setLevel(level)
+            init_weights_quietly(backbone)
     else:
         backbone = MODELS.build(copy.deepcopy(cfg.model.backbone))
         load_backbone_weights(backbone, checkpoint)

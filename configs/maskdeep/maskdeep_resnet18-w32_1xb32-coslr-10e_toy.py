@@ -1,14 +1,15 @@
 # MaskDeep on the toy dataset (`make demo`, tests): a half-width ResNet-18
-# (base_channels 32: C3-C5 at 64/128/256 channels, not 128/256/512) at 48 px, P3-P5 at
-# 64-d (P3 6x6, P4 3x3, P5 2x2: P4 and P5 fill their k slots with repeats, see
-# maskssl.models.utils.point_sampling), K = 16 groups of k = 12 points,
-# predictor 12 * 64 -> 512 -> 256, N = 2 extra targets, batch 32.
-# SGD as the paper with Eq. 2's summed loss (K (N + 1) = 48 pairs per view):
-# lr 0.005, weight decay 1e-5, 10 epochs (620 iterations). Width, size and N
-# make an iteration about 4x cheaper than ResNet-18 at 64 px with N = 4, so
-# that `make demo` trains in minutes on 2 CPU cores; the lr and the batch were
-# chosen by kNN on a dev split of other toy scenes (README.md here, "The toy
-# demo recipe").
+# (base_channels 32: C3-C5 at 64/128/256 channels, not 128/256/512) at
+# 48 px, P3-P5 at 64-d (P3 6x6, P4 3x3, P5 2x2: P4 and P5 fill their k slots
+# with repeats, see maskssl.models.utils.point_sampling), K = 16 groups of
+# k = 12 points, predictor 12 * 64 -> 512 -> 256, N = 2 extra targets,
+# batch 32. SGD as the paper with Eq. 2's summed loss (K (N + 1) = 48 pairs
+# per view): lr 0.005, weight decay 1e-5, 10 epochs (620 iterations). Width,
+# size and N keep an iteration under 1 s on 2 CPU cores (ResNet-18 at 64 px
+# with N = 4 took 3.9-5.0 s per iteration of 64 images, issue 9), so that
+# `make demo` trains in about 11 minutes; the lr and the batch were chosen by
+# kNN on a dev split of other toy scenes (README.md here, "The toy demo
+# recipe").
 _base_ = [
     '../_base_/models/maskdeep_resnet50.py',
     '../_base_/datasets/toy_bs32_maskdeep.py',

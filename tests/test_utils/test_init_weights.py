@@ -21,9 +21,14 @@ class _Records(logging.Handler):
 
 def _init_logged(init) -> list:
     """Messages logged while ``init`` initialises a fresh ResNet-18, whose
-    weights must change."""
+    weights must change, outside a Runner: the current logger without a file
+    handler (an earlier test's Runner may have left one, into which mmengine
+    writes the dump instead)."""
     logger = MMLogger.get_current_instance()
     level = logger.level
+    files = [h for h in logger.handlers if isinstance(h, logging.FileHandler)]
+    for handler in files:
+        logger.removeHandler(handler)
     logger.setLevel(logging.INFO)
     records = _Records()
     logger.addHandler(records)
@@ -34,6 +39,8 @@ def _init_logged(init) -> list:
         assert logger.level == logging.INFO
     finally:
         logger.removeHandler(records)
+        for handler in files:
+            logger.addHandler(handler)
         logger.setLevel(level)
     assert backbone.conv1.weight.abs().sum() > 0
     return [m for m in records.messages if 'conv1.weight' in m]

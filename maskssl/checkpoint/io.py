@@ -104,18 +104,45 @@ def load_backbone_weights(backbone: nn.Module,
     return len(state)
 
 
+def umask_mode() -> int:
+    """The mode ``open()`` gives a new file under the current umask
+    (``0o666 & ~umask``)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def durable_replace(tmp: str, filename: str) -> None:
+    """Move the complete file ``tmp`` to ``filename`` so that a crash at any
+    moment leaves either the old ``filename`` or the new one, never a
+    truncated file: ``tmp`` is flushed to disk (``fsync``), given the mode
+    that the umask gives new files (``mkstemp`` creates 0600), renamed over
+    ``filename`` (atomic within one file system) and the directory entry is
+    flushed too. Both paths must be in the same directory."""
+    with open(tmp, 'rb+') as f:
+        os.fsync(f.fileno())
+    os.chmod(tmp, umask_mode())
+    os.replace(tmp, filename)
+    dir_fd = os.open(osp.dirname(osp.abspath(filename)), os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 def save_atomic(obj: Any, filename: str,
                 save: Callable[[Any, str], None] = torch.save) -> None:
     """Write ``obj`` with ``save(obj, path)`` to a temporary file next to
-    ``filename``, then rename it into place, so that an interrupted write
-    never leaves a truncated file under the final name."""
+    ``filename``, then :func:`durable_replace` it into place, so that an
+    interrupted write never leaves a truncated file under the final name and
+    the result has the mode the umask gives."""
     dirname = osp.dirname(osp.abspath(filename))
     os.makedirs(dirname, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dirname, suffix='.tmp')
     os.close(fd)
     try:
         save(obj, tmp)
-        os.replace(tmp, filename)
+        durable_replace(tmp, filename)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)

@@ -2,17 +2,25 @@
 
 Additions over mmpretrain's script: a clear error for a missing config or
 dataset path, a warning for every ``--cfg-options`` key that matches nothing
-in the config, and CPU runs (``SyncBN`` -> ``BN``; distributed runs over gloo).
+in the config, CPU runs (``SyncBN`` -> ``BN``; distributed runs over gloo),
+one run per work directory (:class:`~maskssl.launch.WorkDirLock`) and a
+check of what ``--resume`` resumes before anything trains.
 """
 import argparse
+import logging
 import os.path as osp
+import sys
 import warnings
 
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from maskssl.launch import (add_launch_args, fill_dataloader_defaults,
-                            load_config, parse_launch_args, prepare_launch)
+from maskssl.launch import (ResumeError, WorkDirLock, WorkDirLockedError,
+                            add_launch_args, check_resume,
+                            describe_missing_resume, fill_dataloader_defaults,
+                            is_finished, launch_rank, load_config,
+                            parse_launch_args, prepare_launch, resume_source)
 from maskssl.utils import register_all_modules
 
 # mmcv warns on every ColorJitter saturation step of the pillow backend, once
@@ -29,6 +37,10 @@ def parse_args() -> argparse.Namespace:
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint, or, without a path, from the '
         'latest checkpoint in the work directory')
+    parser.add_argument(
+        '--require-resume', action='store_true',
+        help='with a bare --resume: stop with an error (instead of a warning '
+        'and a run from scratch) when the work directory has no checkpoint')
     parser.add_argument('--amp', action='store_true',
                         help='enable automatic-mixed-precision training')
     parser.add_argument('--no-validate', action='store_true',
@@ -78,17 +90,55 @@ def merge_args(cfg, args):
     return cfg
 
 
-def main() -> None:
-    args = parse_args()
-    register_all_modules(init_default_scope=False)
-    cfg = load_config(args.config, args.cfg_options)
-    cfg = merge_args(cfg, args)
+def train(cfg, args) -> None:
+    """Build the runner, check what ``--resume`` resumes, and train."""
     prepare_launch(cfg, args.launcher)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+    if cfg.resume:
+        source = resume_source(cfg)
+        if source is None:
+            message = describe_missing_resume(cfg.work_dir,
+                                              args.require_resume)
+            if args.require_resume:
+                sys.exit(f'error: {message}')
+            runner.logger.warning(message)
+        else:
+            model = runner.model
+            try:
+                meta = check_resume(source, getattr(model, 'module', model))
+            except ResumeError as err:
+                sys.exit(f'error: {err}')
+            if is_finished(meta, cfg.train_cfg):
+                runner.logger.info(
+                    f'--resume: {source} is the end of this schedule (epoch '
+                    f'{meta.get("epoch")}, iteration {meta.get("iter")}); '
+                    'the run is finished, nothing to train')
+                return
     runner.train()
+
+
+def main() -> None:
+    args = parse_args()
+    register_all_modules(init_default_scope=False)
+    cfg = load_config(args.config, args.cfg_options)
+    cfg = merge_args(cfg, args)
+    lock = WorkDirLock(cfg.work_dir)
+    if launch_rank() == 0:  # the ranks of one job share rank 0's lock
+        try:
+            stale = lock.acquire()
+        except WorkDirLockedError as err:
+            sys.exit(f'error: {err}')
+        if stale:
+            print_log(f'{cfg.work_dir}: the previous run ({stale}) ended '
+                      'without releasing its lock; taking it over',
+                      logger='current', level=logging.WARNING)
+    try:
+        train(cfg, args)
+    finally:
+        lock.release()
 
 
 if __name__ == '__main__':

@@ -6,14 +6,17 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=100),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    # atomic writes: a kill or a full disk never costs the last checkpoint
+    checkpoint=dict(type='SafeCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
 )
 
 # Seeds every epoch from (seed, epoch, rank), dataloader workers included, so
 # that `--resume` from an epoch checkpoint replays an uninterrupted run.
-custom_hooks = [dict(type='EpochSeedHook')]
+# DivergenceGuardHook: a NaN/inf loss or gradient stops the run (non-zero
+# exit) without taking the step; `max_skips=n` skips up to n such steps.
+custom_hooks = [dict(type='EpochSeedHook'), dict(type='DivergenceGuardHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

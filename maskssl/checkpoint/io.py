@@ -2,19 +2,48 @@
 
 Checkpoints are read with ``weights_only=True`` (see
 :mod:`maskssl.checkpoint.safe_load` for the types that mmengine training
-checkpoints need); files are written atomically.
+checkpoints need) and refused when a tensor holds NaN or inf (a diverged
+run); files are written atomically, and :func:`check_output_path` keeps a
+tool from writing over its input.
 """
 import os
 import os.path as osp
 import tempfile
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 from torch import nn
 
 
-def read_checkpoint(filename: str) -> Dict[str, Any]:
+def first_non_finite(
+        state: Dict[str, torch.Tensor]) -> Optional[Tuple[str, int]]:
+    """The first floating-point tensor of ``state`` (in its order) that holds
+    NaN, +inf or -inf values, and how many of its values are such.
+
+    Integer and bool tensors (counters such as ``num_batches_tracked``) are
+    skipped: they cannot hold NaN or inf.
+
+    Returns:
+        tuple | None: ``(name, count)``, or None when every floating-point
+        tensor is finite.
+    """
+    for name, tensor in state.items():
+        if tensor.is_floating_point():
+            count = tensor.numel() - int(torch.isfinite(tensor).sum())
+            if count:
+                return name, count
+    return None
+
+
+def read_checkpoint(filename: str,
+                    allow_non_finite: bool = False) -> Dict[str, Any]:
     """Load a maskssl / mmpretrain checkpoint with ``weights_only=True``.
+
+    Args:
+        filename: The checkpoint file.
+        allow_non_finite: Return the checkpoint even when a tensor of its
+            state dict holds NaN or inf values (by default such a file, left
+            by a diverged run, is refused).
 
     Returns:
         dict: The checkpoint, always with a ``state_dict`` entry mapping names
@@ -23,7 +52,10 @@ def read_checkpoint(filename: str) -> Dict[str, Any]:
     Raises:
         FileNotFoundError: The file does not exist.
         ValueError: Naming the file, when it does not unpickle under
-            ``weights_only=True`` or holds no name -> tensor state dict.
+            ``weights_only=True`` or holds no name -> tensor state dict; and
+            naming the file and the first tensor with NaN/inf values (see
+            :func:`first_non_finite`) and their count, unless
+            ``allow_non_finite``.
     """
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint "{filename}" does not exist')
@@ -42,7 +74,33 @@ def read_checkpoint(filename: str) -> Dict[str, Any]:
             f'parameter names to tensors, got {type(ckpt).__name__}'
             + (f' with keys {sorted(ckpt)[:5]}' if isinstance(ckpt, dict)
                else ''))
+    non_finite = None if allow_non_finite else first_non_finite(state)
+    if non_finite:
+        name, count = non_finite
+        raise ValueError(
+            f'{filename}: tensor "{name}" has {count} NaN/inf values of '
+            f'{state[name].numel()}; the run that wrote this checkpoint '
+            'diverged: use an earlier checkpoint')
     return ckpt if state is not ckpt else {'state_dict': state}
+
+
+def check_output_path(src: str, dst: str, force: bool = False) -> None:
+    """Refuse to write a tool's output ``dst`` over its input ``src``.
+
+    ``dst`` is the input when both exist and are the same file
+    (:func:`os.path.samefile`: the same path however spelled, a hard link or
+    a symlink to ``src``). A ``dst`` that does not exist yet cannot be the
+    input.
+
+    Raises:
+        ValueError: Naming both paths, when ``dst`` is ``src`` and ``force``
+            is not set.
+    """
+    if (not force and osp.exists(src) and osp.exists(dst)
+            and osp.samefile(src, dst)):
+        raise ValueError(
+            f'the output "{dst}" is the same file as the input "{src}"; '
+            'give a different output path, or --force to overwrite it')
 
 
 def strip_prefix(state: Dict[str, torch.Tensor],
@@ -68,7 +126,8 @@ def select_prefix(state: Dict[str, torch.Tensor],
 
 def backbone_state(filename: str,
                    prefix: str = 'backbone.') -> Tuple[Dict, bool]:
-    """:func:`select_prefix` on the state dict of ``filename``."""
+    """:func:`select_prefix` on the state dict of ``filename`` (read by
+    :func:`read_checkpoint`, whose errors it raises)."""
     return select_prefix(read_checkpoint(filename)['state_dict'], prefix)
 
 
@@ -87,7 +146,8 @@ def load_backbone_weights(backbone: nn.Module,
 
     Raises:
         FileNotFoundError: The file does not exist.
-        ValueError: Naming the file, when it is not a checkpoint.
+        ValueError: Naming the file, when it is not a checkpoint or holds
+            NaN/inf values (see :func:`read_checkpoint`).
         KeyError: Naming the file, when keys are missing or unexpected for
             ``backbone``.
     """

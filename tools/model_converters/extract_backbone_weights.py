@@ -15,7 +15,8 @@ import argparse
 import sys
 from typing import List, Optional
 
-from maskssl.checkpoint import extract_backbone, read_checkpoint, save_atomic
+from maskssl.checkpoint import (check_output_path, extract_backbone,
+                                read_checkpoint, save_atomic)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -26,12 +27,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--prefix', default='backbone.',
         help='prefix of the backbone keys (default: %(default)s)')
+    parser.add_argument(
+        '--force', action='store_true',
+        help='write DST even when it is the same file as SRC')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     try:
+        check_output_path(args.src, args.dst, args.force)
         out = extract_backbone(read_checkpoint(args.src), args.src,
                                args.prefix)
         save_atomic(out, args.dst)

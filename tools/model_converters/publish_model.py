@@ -22,8 +22,9 @@ from typing import List, Optional
 
 import torch
 
-from maskssl.checkpoint import (publish_checkpoint, published_name,
-                                read_checkpoint, save_atomic)
+from maskssl.checkpoint import (check_output_path, publish_checkpoint,
+                                published_name, read_checkpoint,
+                                save_atomic)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -32,6 +33,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('src', help='training checkpoint (.pth)')
     parser.add_argument('out_name',
                         help='output name; date and hash are appended')
+    parser.add_argument(
+        '--force', action='store_true',
+        help='write the published file even when it is SRC')
     return parser.parse_args(argv)
 
 
@@ -51,6 +55,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         final = published_name(args.out_name,
                                hashlib.sha256(data).hexdigest(),
                                datetime.date.today().strftime('%Y%m%d'))
+        check_output_path(args.src, final, args.force)
         save_atomic(data, final, save=write_bytes)
     except (OSError, ValueError) as err:
         sys.exit(f'error: {err}')

@@ -23,8 +23,8 @@ import pickle
 import sys
 from typing import Any, List, Optional
 
-from maskssl.checkpoint import (backbone_state, resnet_to_detectron2,
-                                save_atomic)
+from maskssl.checkpoint import (backbone_state, check_output_path,
+                                resnet_to_detectron2, save_atomic)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -33,6 +33,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('src',
                         help='training checkpoint or extracted backbone')
     parser.add_argument('dst', help='output detectron2 weights (.pkl)')
+    parser.add_argument(
+        '--force', action='store_true',
+        help='write DST even when it is the same file as SRC')
     args = parser.parse_args(argv)
     if not args.dst.endswith('.pkl'):
         parser.error(f'{args.dst}: the output must end with .pkl (detectron2 '
@@ -49,6 +52,7 @@ def dump_pickle(obj: Any, filename: str) -> None:
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     try:
+        check_output_path(args.src, args.dst, args.force)
         state, _ = backbone_state(args.src)
         out = resnet_to_detectron2(state, args.src)
         save_atomic(out, args.dst, save=dump_pickle)

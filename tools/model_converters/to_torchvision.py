@@ -23,8 +23,8 @@ import argparse
 import sys
 from typing import List, Optional
 
-from maskssl.checkpoint import (backbone_state, check_torchvision_resnet,
-                                save_atomic)
+from maskssl.checkpoint import (backbone_state, check_output_path,
+                                check_torchvision_resnet, save_atomic)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -33,12 +33,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('src',
                         help='training checkpoint or extracted backbone')
     parser.add_argument('dst', help='output torchvision state dict (.pth)')
+    parser.add_argument(
+        '--force', action='store_true',
+        help='write DST even when it is the same file as SRC')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     try:
+        check_output_path(args.src, args.dst, args.force)
         state, _ = backbone_state(args.src)
         depth = check_torchvision_resnet(state, args.src)
         save_atomic(state, args.dst)

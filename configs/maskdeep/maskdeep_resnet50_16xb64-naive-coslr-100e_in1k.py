@@ -10,7 +10,7 @@ model = dict(
     head=dict(predictor=dict(in_channels=12 * 2048)))
 
 train_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='MultiViewWithRoles', num_views=[2], roles=['global'],
          transforms=[{{_base_.online_view}}]),
     dict(type='PackInputs', meta_keys=('img_path', 'view_roles')),

@@ -21,11 +21,14 @@ from mmengine.dataset import COLLATE_FUNCTIONS
 from mmengine.logging import MessageHub
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
+from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.registry import MODELS, TRANSFORMS
 from torch.utils.flop_counter import FlopCounterMode
 
-from mmcv.transforms import Compose
+from mmcv.transforms import Compose, LoadImageFromFile
 
+from ..launch.config_checks import check_model_type
+from ..utils.arg_checks import check_int
 from ..utils.config import iter_cfg_dicts
 from ..utils.init_weights import init_weights_quietly
 
@@ -68,6 +71,15 @@ def rescale_crops(node: Any, factor: float) -> None:
             transform[key] = int(round(transform[key] * factor))
 
 
+def _is_image_loading(transform: dict) -> bool:
+    """Whether a transform config loads the image from its file (mmcv's
+    ``LoadImageFromFile`` or a subclass, e.g. ``CheckedLoadImageFromFile``)."""
+    kind = transform.get('type')
+    if isinstance(kind, str):
+        kind = TRANSFORMS.get(kind)
+    return isinstance(kind, type) and issubclass(kind, LoadImageFromFile)
+
+
 def synthetic_batch(cfg: Config, batch_size: int,
                     img_size: Optional[int] = None, seed: int = 0) -> dict:
     """A collated batch made by running the config's train pipeline (after
@@ -82,7 +94,7 @@ def synthetic_batch(cfg: Config, batch_size: int,
         seed (int): Seed of the random images.
     """
     pipeline = copy.deepcopy(cfg.train_dataloader.dataset.pipeline)
-    if pipeline and pipeline[0]['type'] == 'LoadImageFromFile':
+    if pipeline and _is_image_loading(pipeline[0]):
         pipeline = pipeline[1:]
     sizes = crop_sizes(pipeline)
     source = max(sizes) if sizes else 224
@@ -190,7 +202,26 @@ def run_benchmark(cfgs: Dict[str, Config], iters: int = 20, warmup: int = 3,
         img_size (int, optional): Largest crop size (see
             :func:`synthetic_batch`).
         device (str, optional): Default: ``'cuda'`` when available.
+
+    Raises:
+        ValueError: for no config, a config of no self-supervised algorithm
+            (``check_model_type``), or a step count, batch or
+            image size that is not a positive int (``warmup``: >= 0),
+            before anything is built.
     """
+    if not cfgs:
+        raise ValueError('run_benchmark: no config given; expected at least '
+                         'one')
+    for name, cfg in cfgs.items():
+        check_model_type(
+            cfg, cfg.filename or name, BaseSelfSupervisor,
+            'a pretraining config of a self-supervised algorithm, e.g. '
+            'MaskDeep or BYOL (configs/maskdeep/, configs/byol/)')
+    check_int(iters, 'iters', owner='run_benchmark')
+    check_int(warmup, 'warmup', minimum=0, owner='run_benchmark')
+    check_int(batch_size, 'batch_size', owner='run_benchmark')
+    if img_size is not None:
+        check_int(img_size, 'img_size', owner='run_benchmark')
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     hub = MessageHub.get_current_instance()
     hub.update_info('iter', 0)

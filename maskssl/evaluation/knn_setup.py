@@ -14,15 +14,21 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..checkpoint.io import load_backbone_weights
+from ..launch.config_checks import count_annotation_lines
 from ..utils.init_weights import init_weights_quietly
-from .knn import knn_evaluate
+from .knn import check_knn_args, knn_evaluate
 
 
 def knn_dataloader(data_root: str, split: str, img_size: int,
                    batch_size: int = 128, num_workers: int = 2) -> DataLoader:
     """Loader over an ImageNet-style split (``{split}/`` and
     ``meta/{split}.txt`` under ``data_root``), resized on the short edge to
-    ``img_size * 256 / 224`` and centre-cropped to ``img_size``."""
+    ``img_size * 256 / 224`` and centre-cropped to ``img_size``.
+
+    Raises:
+        FileNotFoundError: naming a missing folder or annotation file.
+        ValueError: naming an annotation file that lists no image.
+    """
     ann_file = osp.join(data_root, 'meta', f'{split}.txt')
     for path in (osp.join(data_root, split), ann_file):
         if not osp.exists(path):
@@ -30,8 +36,12 @@ def knn_dataloader(data_root: str, split: str, img_size: int,
                 f'kNN {split} split: "{path}" does not exist; expected an '
                 f'ImageNet-style dataset root with {split}/ and '
                 f'meta/{split}.txt')
+    if count_annotation_lines(ann_file) == 0:
+        raise ValueError(
+            f'kNN {split} split: "{ann_file}" lists no images (no non-empty '
+            'line); expected one "path label" line per image')
     pipeline = [
-        dict(type='LoadImageFromFile'),
+        dict(type='CheckedLoadImageFromFile'),
         dict(type='ResizeEdge', scale=img_size * 256 // 224, edge='short',
              backend='pillow', interpolation='bicubic'),
         dict(type='CenterCrop', crop_size=img_size),
@@ -96,7 +106,12 @@ def knn_evaluate_config(cfg: Config,
                         init_seed: int = 0) -> Dict[str, float]:
     """Weighted kNN of ``cfg``'s backbone loaded from ``checkpoint``
     (``None``: random init from ``init_seed``) on the ImageNet-style
-    ``data_root``."""
+    ``data_root``.
+
+    ``ks`` and ``temperature`` are checked first (:func:`check_knn_args`),
+    ``k`` against the train split before any feature is extracted
+    (:func:`knn_evaluate`)."""
+    check_knn_args(ks, temperature)
     backbone, preprocessor = build_backbone_and_preprocessor(
         cfg, checkpoint, init_seed)
     loaders = [knn_dataloader(data_root, split, img_size, batch_size,

@@ -9,7 +9,9 @@ import torch
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
-from .config_checks import check_dataset_paths, find_unknown_cfg_keys
+from .config_checks import (check_dataset_paths, check_dataset_sizes,
+                            describe_syntax_error, find_config_syntax_error,
+                            find_unknown_cfg_keys)
 from .dist import adapt_cfg_to_cpu, init_cpu_dist
 
 
@@ -36,13 +38,23 @@ def parse_launch_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
 
 
 def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Config:
-    """``Config.fromfile`` with a clear error for a missing file, and a
+    """``Config.fromfile`` with a clear error for a missing file and for a
+    syntax error (naming the file, the config or one of its ``_base_``
+    files, with the line, where mmengine says ``File "<unknown>"``), and a
     warning for each ``--cfg-options`` key that matches nothing."""
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'config file "{path}" does not exist; expected a python config '
             'such as configs/byol/byol_resnet18_1xb64-coslr-20e_toy.py')
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError:
+        error = find_config_syntax_error(path)
+        if error is None:
+            raise
+        raise SyntaxError(
+            describe_syntax_error(error, path),
+            (error.filename, error.lineno, error.offset, error.text)) from None
     if cfg_options:
         for message in find_unknown_cfg_keys(cfg, cfg_options):
             print_log(message, logger='current', level=30)
@@ -75,14 +87,15 @@ def fill_dataloader_defaults(cfg: Config, pin_memory: bool = True,
 def prepare_launch(cfg: Config, launcher: str,
                    loaders: Tuple[str, ...] = ('train_dataloader',
                                                'val_dataloader')) -> None:
-    """Set the launcher, check dataset paths and, without a GPU, make the
-    config CPU-runnable and create the gloo process group before the Runner
-    is built (mmengine's own init calls ``torch.cuda.set_device``).
+    """Set the launcher, check dataset paths and sizes and, without a GPU,
+    make the config CPU-runnable and create the gloo process group before the
+    Runner is built (mmengine's own init calls ``torch.cuda.set_device``).
 
-    Only the dataset paths of ``loaders`` are checked: training never builds
-    the test loader, testing only the test loader."""
+    Only the datasets of ``loaders`` are checked: training never builds the
+    test loader, testing only the test loader."""
     cfg.launcher = launcher
     check_dataset_paths(cfg, loaders)
+    check_dataset_sizes(cfg, loaders)
     if not torch.cuda.is_available():
         distributed = launcher != 'none'
         adapt_cfg_to_cpu(cfg, distributed)

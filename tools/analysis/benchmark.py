@@ -18,6 +18,7 @@ from mmengine.config import DictAction
 from maskssl.analysis import format_table, ratio_table, run_benchmark
 from maskssl.launch import load_config
 from maskssl.utils import register_all_modules
+from maskssl.utils.arg_checks import check_int
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,8 +37,20 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse step counts and sizes that measure nothing, naming the
+    option, before any config is loaded (``--warmup 0`` is allowed)."""
+    for option, minimum in (('iters', 1), ('warmup', 0), ('batch_size', 1),
+                            ('img_size', 1)):
+        value = getattr(args, option)
+        if value is not None:
+            check_int(value, '--' + option.replace('_', '-'), minimum,
+                      owner='benchmark.py')
+
+
 def main() -> None:
     args = parse_args()
+    check_args(args)
     register_all_modules()
     cfgs = {osp.basename(args.config): load_config(args.config,
                                                     args.cfg_options)}

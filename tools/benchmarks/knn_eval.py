@@ -8,12 +8,16 @@ Example::
 """
 import argparse
 import json
+import os.path as osp
+from typing import Any, Dict, Optional
 
 from mmengine.config import DictAction
 
 from maskssl.evaluation import knn_evaluate_config
-from maskssl.launch import load_config
+from maskssl.evaluation.knn import check_knn_args
+from maskssl.launch import count_annotation_lines, load_config
 from maskssl.utils import register_all_modules
+from maskssl.utils.arg_checks import check_int
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,18 +46,47 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def knn_settings(args: argparse.Namespace,
+                 cfg_knn: Optional[Dict[str, Any]],
+                 data_root: str) -> Dict[str, Any]:
+    """``k``, ``temperature`` and ``img_size``: each option given on the
+    command line (0 included), else the config's ``knn`` dict, else the
+    defaults; checked before any feature is extracted, ``k`` against the
+    train split's annotation file where it exists.
+
+    Raises:
+        ValueError: naming the option (``--k``) or config key (``knn.k``)
+            and the value, and for a ``k`` larger than the train split its
+            size.
+    """
+    settings = dict(k=[10, 20, 100, 200], temperature=0.07, img_size=224)
+    settings.update(cfg_knn or {})
+    names = {key: f'knn.{key}' for key in settings}
+    for key, option in (('k', 'k'), ('temperature', 'temperature'),
+                        ('img_size', 'img-size')):
+        value = getattr(args, key)
+        if value is not None:
+            settings[key], names[key] = value, f'--{option}'
+    check_int(settings['img_size'], names['img_size'], owner='kNN')
+    train_ann = osp.join(data_root, 'meta', 'train.txt')
+    # a missing or empty split is reported by knn_dataloader, naming it
+    bank_size = (count_annotation_lines(train_ann)
+                 if osp.isfile(train_ann) else 0) or None
+    check_knn_args(settings['k'], settings['temperature'], bank_size,
+                   names['k'], names['temperature'])
+    return settings
+
+
 def main() -> None:
     args = parse_args()
     register_all_modules()
     cfg = load_config(args.config, args.cfg_options)
     data_root = args.data_root or cfg.train_dataloader.dataset.data_root
     # a benchmark config's `knn = dict(k=..., temperature=..., img_size=...)`
-    knn = dict(k=[10, 20, 100, 200], temperature=0.07, img_size=224)
-    knn.update(cfg.get('knn') or {})
+    knn = knn_settings(args, cfg.get('knn'), data_root)
     results = knn_evaluate_config(
-        cfg, args.checkpoint, data_root, args.img_size or knn['img_size'],
-        args.k or knn['k'], args.temperature or knn['temperature'],
-        args.batch_size, args.num_workers)
+        cfg, args.checkpoint, data_root, knn['img_size'], knn['k'],
+        knn['temperature'], args.batch_size, args.num_workers)
     for key, value in results.items():
         print(f'{key}: {value:.2f}')
     if args.out:

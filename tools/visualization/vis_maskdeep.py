@@ -22,7 +22,8 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 
-from maskssl.launch import load_config
+from maskssl.launch import check_model_type, load_config
+from maskssl.models import MaskDeep
 from maskssl.utils import register_all_modules
 from maskssl.visualization import maskdeep_level_maps
 
@@ -73,6 +74,9 @@ def main() -> None:
     args = parse_args()
     register_all_modules()
     cfg = load_config(args.config)
+    check_model_type(cfg, args.config, MaskDeep,
+                     'a MaskDeep config such as configs/maskdeep/'
+                     'maskdeep_resnet50_16xb64-coslr-100e_in1k.py')
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint "{args.checkpoint}" does not '

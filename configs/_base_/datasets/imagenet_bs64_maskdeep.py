@@ -35,7 +35,7 @@ def _mocov2_view(size, crop_ratio_range=(0.2, 1.)):
 
 online_view = _mocov2_view(224)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='MultiViewWithRoles',
          num_views=[2, num_targets],
          roles=['global', 'target'],
@@ -47,7 +47,7 @@ train_pipeline = [
 # crop keeps (0.2 s / 224, s / 224) of the image area.
 local_sizes = [192, 160, 128]
 mcrop_train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='MultiViewWithRoles',
          num_views=[2] + [2] * len(local_sizes) + [num_targets],
          roles=['global'] + ['local'] * len(local_sizes) + ['target'],

@@ -28,7 +28,7 @@ view_pipeline = [
 ]
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='MultiViewWithRoles', num_views=[2, num_targets],
          roles=['global', 'target'],
          transforms=[view_pipeline, view_pipeline]),

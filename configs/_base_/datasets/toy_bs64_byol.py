@@ -31,7 +31,7 @@ def _view(blur_prob, solarize_prob):
 
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='MultiView', num_views=[1, 1],
          transforms=[_view(1.0, 0.0), _view(0.1, 0.2)]),
     dict(type='PackInputs'),

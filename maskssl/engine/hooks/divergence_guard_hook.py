@@ -8,6 +8,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict
 from mmpretrain.registry import HOOKS
 
+from maskssl.utils.arg_checks import check_int
+
 SKIPPED_KEY = 'divergence_guard/skipped_steps'
 
 
@@ -49,11 +51,8 @@ class DivergenceGuardHook(Hook):
     priority = 'VERY_HIGH'  # report before the logger and checkpoint hooks
 
     def __init__(self, max_skips: int = 0) -> None:
-        if isinstance(max_skips, bool) or not isinstance(max_skips, int) \
-                or max_skips < 0:
-            raise ValueError(f'DivergenceGuardHook: max_skips={max_skips!r}; '
-                             'expected an int >= 0')
-        self.max_skips = max_skips
+        self.max_skips = check_int(max_skips, 'max_skips', 0,
+                                   'DivergenceGuardHook')
         self.skipped = 0
         self._bad: Optional[str] = None
 

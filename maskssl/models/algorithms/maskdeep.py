@@ -1,4 +1,5 @@
 """MaskDeep (Mask Hierarchical Features For Self-Supervised Learning)."""
+import numbers
 from typing import Dict, List, Optional, Union
 
 import torch
@@ -61,6 +62,12 @@ class MaskDeep(BaseSelfSupervisor):
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+        if isinstance(base_momentum, bool) or not isinstance(
+                base_momentum, numbers.Real) or not 0 <= base_momentum <= 1:
+            raise ValueError(
+                f'MaskDeep: base_momentum={base_momentum!r} '
+                f'({type(base_momentum).__name__}); expected a number in '
+                '[0, 1], 1 - lambda of Eq. 1 (0.01 in the paper)')
         super().__init__(
             backbone=backbone,
             neck=neck,

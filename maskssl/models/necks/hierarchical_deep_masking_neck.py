@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from maskssl.utils.arg_checks import check_int
 from .point_sampling_neck import PointSamplingNeck
 
 
@@ -47,11 +48,12 @@ class HierarchicalDeepMaskingNeck(PointSamplingNeck):
                      type='Xavier', layer='Conv2d',
                      distribution='uniform')) -> None:
         super().__init__(in_channels, num_groups, num_points, init_cfg)
-        self.dim = out_channels
+        self.dim = check_int(out_channels, 'out_channels',
+                             owner=type(self).__name__)
         self.lateral_convs = nn.ModuleList(
-            nn.Conv2d(c, out_channels, 1) for c in self.in_channels)
+            nn.Conv2d(c, self.dim, 1) for c in self.in_channels)
         self.output_convs = nn.ModuleList(
-            nn.Conv2d(out_channels, out_channels, 3, padding=1)
+            nn.Conv2d(self.dim, self.dim, 3, padding=1)
             for _ in self.in_channels)
 
     @property

@@ -6,6 +6,7 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from maskssl.utils.arg_checks import check_int
 from ..utils import sample_point_groups
 
 
@@ -32,12 +33,18 @@ class PointSamplingNeck(BaseModule):
                  num_points: int = 12,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg)
-        if num_groups < 1 or num_points < 1:
-            raise ValueError(f'num_groups ({num_groups}) and num_points '
-                             f'({num_points}) must be positive')
-        self.in_channels = list(in_channels)
-        self.num_groups = num_groups
-        self.num_points = num_points
+        owner = type(self).__name__
+        if isinstance(in_channels, (str, bytes)) or not isinstance(
+                in_channels, Sequence) or not in_channels:
+            raise ValueError(
+                f'{owner}: in_channels={in_channels!r}; expected a non-empty '
+                'list of positive ints, the channels of the backbone outputs')
+        self.in_channels = [
+            check_int(c, f'in_channels[{i}]', owner=owner)
+            for i, c in enumerate(in_channels)
+        ]
+        self.num_groups = check_int(num_groups, 'num_groups', owner=owner)
+        self.num_points = check_int(num_points, 'num_points', owner=owner)
 
     @property
     def out_channels(self) -> int:

@@ -7,6 +7,8 @@ from mmpretrain.models.utils import build_norm_layer
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from maskssl.utils.arg_checks import check_int
+
 
 @MODELS.register_module()
 class SimpleFeaturePyramid(BaseModule):
@@ -42,6 +44,10 @@ class SimpleFeaturePyramid(BaseModule):
                  init_cfg=dict(type='Xavier', layer='Conv2d',
                                distribution='uniform')) -> None:
         super().__init__(init_cfg=init_cfg)
+        owner = type(self).__name__
+        in_channels = check_int(in_channels, 'in_channels', owner=owner)
+        out_channels = check_int(out_channels, 'out_channels', owner=owner)
+        num_outs = check_int(num_outs, 'num_outs', owner=owner)
         if num_outs < len(scale_factors):
             raise ValueError(f'num_outs={num_outs} is less than the '
                              f'{len(scale_factors)} scale_factors')

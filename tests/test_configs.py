@@ -54,3 +54,18 @@ def test_config_builds(path):
         # an SSL ResNet has the plain conv1/bn1 stem, not V1c's deep stem
         assert not any(k.startswith('backbone.stem.')
                        for k in model.state_dict())
+
+
+@pytest.mark.parametrize('path', CONFIGS,
+                         ids=[osp.relpath(p, REPO) for p in CONFIGS])
+def test_training_configs_write_checkpoints_atomically(path):
+    """Every config that trains saves through SafeCheckpointHook; the
+    pretraining configs also stop on divergence (DivergenceGuardHook)."""
+    cfg = Config.fromfile(path)
+    if cfg.get('train_cfg') is None:  # evaluation only (kNN)
+        return
+    assert cfg.default_hooks.checkpoint.type.split('.')[-1] == \
+        'SafeCheckpointHook'
+    if not _benchmark_kind(path):
+        hooks = [h['type'] for h in cfg.custom_hooks]
+        assert 'DivergenceGuardHook' in hooks and 'EpochSeedHook' in hooks

@@ -9,3 +9,5 @@ _base_ = [
 
 # `--auto-scale-lr` scales the lr from this total batch (8 x 32).
 auto_scale_lr = dict(base_batch_size=256)
+# atomic checkpoint writes: maskssl's SafeCheckpointHook (same arguments)
+default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

@@ -14,3 +14,5 @@ custom_hooks = [
          allow_missing=['backbone.ln2.*'],
          allow_unexpected=['ln1.*'])
 ]
+# atomic checkpoint writes: maskssl's SafeCheckpointHook (same arguments)
+default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

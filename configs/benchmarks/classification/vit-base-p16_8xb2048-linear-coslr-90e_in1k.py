@@ -10,3 +10,5 @@ _base_ = [
 # mmpretrain's base keeps the AdamW schedule's 1024; the lr is set for the
 # actual total batch, 8 x 2048.
 auto_scale_lr = dict(base_batch_size=16384)
+# atomic checkpoint writes: maskssl's SafeCheckpointHook (same arguments)
+default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

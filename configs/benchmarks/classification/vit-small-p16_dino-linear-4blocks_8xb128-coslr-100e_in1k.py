@@ -44,4 +44,5 @@ val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=1024)
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))
+    checkpoint=dict(type='mmpretrain.SafeCheckpointHook', interval=10,
+                    max_keep_ckpts=3))

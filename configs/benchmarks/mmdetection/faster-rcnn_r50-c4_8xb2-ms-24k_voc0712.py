@@ -69,5 +69,6 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4))
 auto_scale_lr = dict(enable=False, base_batch_size=16)
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=4000))
+default_hooks = dict(checkpoint=dict(
+    type='mmpretrain.SafeCheckpointHook', by_epoch=False, interval=4000))
 log_processor = dict(by_epoch=False)

@@ -4,3 +4,5 @@ _base_ = [
     '../../_base_/benchmarks/mask-rcnn_r50_fpn_ms_coco.py',
     'mmdet::_base_/schedules/schedule_2x.py',
 ]
+# atomic checkpoint writes: maskssl's SafeCheckpointHook (same arguments)
+default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

@@ -29,3 +29,5 @@ custom_hooks = [
          allow_missing=['backbone.norm0.*', 'backbone.norm1.*',
                         'backbone.norm2.*'])
 ]
+# atomic checkpoint writes: maskssl's SafeCheckpointHook (same arguments)
+default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

@@ -45,3 +45,5 @@ optim_wrapper = dict(
 custom_hooks = [
     dict(type='mmpretrain.PretrainedCheckHook', allow_unexpected=['ln1.*'])
 ]
+# atomic checkpoint writes: maskssl's SafeCheckpointHook (same arguments)
+default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

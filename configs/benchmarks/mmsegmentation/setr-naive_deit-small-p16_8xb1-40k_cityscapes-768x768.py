@@ -39,3 +39,5 @@ param_scheduler = [
 
 # `--auto-scale-lr` scales the lr from this total batch.
 auto_scale_lr = dict(enable=False, base_batch_size=8)
+# atomic checkpoint writes: maskssl's SafeCheckpointHook (same arguments)
+default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

@@ -48,3 +48,5 @@ auto_scale_lr = dict(enable=False, base_batch_size=16)
 custom_hooks = [
     dict(type='mmpretrain.PretrainedCheckHook', allow_unexpected=['ln1.*'])
 ]
+# atomic checkpoint writes: maskssl's SafeCheckpointHook (same arguments)
+default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

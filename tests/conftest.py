@@ -10,6 +10,9 @@ from maskssl.utils.config import iter_cfg_dicts
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PYTHON = sys.executable
+# modules that tests import into subprocesses (tests/helpers on PYTHONPATH),
+# not tests themselves
+collect_ignore = ['helpers']
 
 register_all_modules()
 

@@ -7,12 +7,11 @@ one run per work directory (:class:`~maskssl.launch.WorkDirLock`) and a
 check of what ``--resume`` resumes before anything trains.
 """
 import argparse
-import logging
 import os.path as osp
 import sys
 import warnings
+from typing import Optional
 
-from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -90,13 +89,18 @@ def merge_args(cfg, args):
     return cfg
 
 
-def train(cfg, args) -> None:
-    """Build the runner, check what ``--resume`` resumes, and train."""
+def train(cfg, args, stale_lock: Optional[str] = None) -> None:
+    """Build the runner, check what ``--resume`` resumes, and train
+    (``stale_lock``: the dead run whose work-dir lock was taken over)."""
     prepare_launch(cfg, args.launcher)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+    if stale_lock:
+        runner.logger.warning(
+            f'{cfg.work_dir}: the previous run ({stale_lock}) ended without '
+            'releasing its lock (killed?); taking it over')
     if cfg.resume:
         source = resume_source(cfg)
         if source is None:
@@ -126,17 +130,14 @@ def main() -> None:
     cfg = load_config(args.config, args.cfg_options)
     cfg = merge_args(cfg, args)
     lock = WorkDirLock(cfg.work_dir)
+    stale = None
     if launch_rank() == 0:  # the ranks of one job share rank 0's lock
         try:
             stale = lock.acquire()
         except WorkDirLockedError as err:
             sys.exit(f'error: {err}')
-        if stale:
-            print_log(f'{cfg.work_dir}: the previous run ({stale}) ended '
-                      'without releasing its lock; taking it over',
-                      logger='current', level=logging.WARNING)
     try:
-        train(cfg, args)
+        train(cfg, args, stale)
     finally:
         lock.release()
 

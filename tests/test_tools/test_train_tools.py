@@ -67,9 +67,11 @@ def _run(cmd, env=None):
     return proc
 
 
-def _run_failing(cmd) -> subprocess.CompletedProcess:
-    """Run ``cmd``, which must fail."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+def _run_failing(cmd, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``cmd``, which must fail (``kwargs``: more subprocess.run
+    arguments, such as ``env`` or ``preexec_fn``)."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
+                          **kwargs)
     assert proc.returncode != 0
     return proc
 

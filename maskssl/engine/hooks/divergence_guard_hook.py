@@ -103,10 +103,12 @@ class DivergenceGuardHook(Hook):
                  f'{reason}; loss terms: {terms or "none"}')
         if self.skipped > self.max_skips:
             raise DivergenceError(
-                f'training diverged at {where}. The step was not taken and '
-                f'no checkpoint was written from it ({self.skipped} bad '
-                f'step(s), max_skips={self.max_skips}); resume from the last '
-                'checkpoint with a lower lr, or allow rare bad steps with '
+                f'training diverged at {where}. The step was not taken, so '
+                f'the weights and the last checkpoint are intact '
+                f'({self.skipped} bad step(s), max_skips={self.max_skips}). '
+                'Fix the cause (e.g. a lower lr: --resume restores the '
+                "checkpoint's optimizer lr, so start a new run with "
+                'load_from=<last checkpoint>) or allow rare bad steps with '
                 'DivergenceGuardHook(max_skips=n)')
         runner.logger.warning(
             f'DivergenceGuardHook: skipped the optimizer step at {where} '

@@ -144,8 +144,9 @@ def check_finite_weights(model, filename: Optional[str] = None) -> None:
         raise RuntimeError(
             f'refusing to write checkpoint {filename}: the weight "{name}" '
             f'holds {count} NaN/inf values, the run has diverged; the '
-            'previous checkpoint is kept (resume from it with a lower lr, '
-            'or add DivergenceGuardHook to stop at the first bad step)')
+            'previous checkpoint is kept (DivergenceGuardHook stops a run at '
+            'its first NaN/inf loss or gradient; a non-finite buffer such as '
+            'a BatchNorm running_var only shows here)')
 
 
 def write_text_durably(filename: str, text: str) -> None:

@@ -1,0 +1,27 @@
+# Saliency-guided masking in SimCLR (arXiv 2309.12757, Sec. 3): mmpretrain's
+# SimCLR (NonLinearNeck 2048-2048-128, tau 0.1) with the query view masked by
+# a fill strategy (the leaf config sets `fill`), one hard negative per sample
+# (rho 2.0) and SCDA saliency from a frozen ImageNet-supervised ResNet-50
+# (SimCLR has no momentum encoder to read it from).
+model = dict(
+    type='SaliencySimCLR',
+    backbone=dict(type='ResNet', depth=50, norm_cfg=dict(type='SyncBN'),
+                  zero_init_residual=True),
+    neck=dict(type='NonLinearNeck', in_channels=2048, hid_channels=2048,
+              out_channels=128, num_layers=2, with_avg_pool=True),
+    head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
+              temperature=0.1),
+    saliency=dict(
+        type='SCDASaliency',
+        source='pretrained',
+        network=dict(
+            type='ResNet', depth=50, out_indices=(3, ),
+            init_cfg=dict(
+                type='Pretrained',
+                checkpoint='https://download.openmmlab.com/mmclassification/'
+                'v0/resnet/resnet50_8xb32_in1k_20210831-ea4938fc.pth',
+                prefix='backbone.'))),
+    fill=dict(type='HighPassFill'),
+    mask_branch='query',
+    hard_negative=True,
+    rho=2.0)

@@ -5,6 +5,7 @@ import glob
 import os
 import os.path as osp
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -39,9 +40,18 @@ def last_checkpoint(work_dir: str) -> Optional[str]:
         return f.read().strip()
 
 
-def saving(work_dir: str) -> bool:
-    """Whether a checkpoint is being written in ``work_dir`` now."""
-    return bool(glob.glob(osp.join(work_dir, '.*.pth.tmp')))
+def saving(work_dir: str, final: Optional[str] = None) -> bool:
+    """Whether a checkpoint other than ``final`` (a file name) is being
+    written in ``work_dir`` now."""
+    return any(osp.basename(p) != f'.{final}.tmp'
+               for p in glob.glob(osp.join(work_dir, '.*.pth.tmp')))
+
+
+def checkpoint_step(path: Optional[str]) -> int:
+    """The epoch or iteration in a checkpoint's name (``epoch_3.pth``: 3),
+    0 for ``None``."""
+    match = re.search(r'(\d+)\.pth$', path or '')
+    return int(match.group(1)) if match else 0
 
 
 def train_command(config: str, work_dir: str, resume: bool,
@@ -73,9 +83,12 @@ def run_to_end(cmd: List[str], log: str) -> float:
 
 
 def run_and_kill(cmd: List[str], log: str, work_dir: str, at_s: float,
-                 at_save: bool, poll_s: float = 0.002) -> Optional[Kill]:
+                 at_save: bool, final: Optional[str] = None,
+                 poll_s: float = 0.002) -> Optional[Kill]:
     """Start ``cmd`` and SIGKILL it ``at_s`` seconds later, or, with
-    ``at_save``, as soon as it starts writing a checkpoint after that.
+    ``at_save``, as soon as it starts writing a checkpoint other than the
+    schedule's ``final`` one after that (a kill after the final checkpoint
+    would leave nothing to resume).
 
     Returns:
         Kill | None: The fault injected, or ``None`` when the run ended
@@ -89,7 +102,7 @@ def run_and_kill(cmd: List[str], log: str, work_dir: str, at_s: float,
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         while proc.poll() is None:
             now = time.time() - start
-            if now >= at_s and (not at_save or saving(work_dir)):
+            if now >= at_s and (not at_save or saving(work_dir, final)):
                 during = saving(work_dir)
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
@@ -131,11 +144,12 @@ def chaos_train(config: str, work_dir: str, kills: int, seed: int = 0,
     ``work_dir/chaos`` with ``kills`` SIGKILLs, resuming after each.
 
     Each attempt's kill time is drawn (``random.Random(seed)``) uniformly
-    between 5% and 60% of the reference run's duration (start-up included,
-    so early kills hit the start-up and the first epoch, later ones
-    training); about ``save_fraction`` of the attempts wait from that moment
-    for the next checkpoint write and are killed during it, which also makes
-    every such attempt progress by at least one checkpoint.
+    between 5% and 60% of what is left of the reference run's duration
+    (start-up included, so early kills hit the start-up and the first
+    epoch, later ones training); about ``save_fraction`` of the attempts
+    wait from that moment for the next checkpoint write (not the last
+    one's) and are killed during it, which also makes every such attempt
+    progress by at least one checkpoint.
 
     Returns:
         tuple: The kills, the largest absolute difference between the two
@@ -149,12 +163,16 @@ def chaos_train(config: str, work_dir: str, kills: int, seed: int = 0,
     log = osp.join(work_dir, 'chaos_train.log')
     duration = run_to_end(
         train_command(config, reference, False, cfg_options), log)
+    final = osp.basename(last_checkpoint(reference))
     done: List[Kill] = []
     while len(done) < kills:
         cmd = train_command(config, chaos, osp.isdir(chaos), cfg_options)
-        at = rng.uniform(0.05, 0.6) * duration
+        left = 1 - checkpoint_step(last_checkpoint(chaos)) / max(
+            checkpoint_step(final), 1)
+        at = rng.uniform(0.05, 0.6) * duration * max(left, 0.2)
         kill = run_and_kill(cmd, log, chaos, at,
-                            at_save=rng.random() < save_fraction)
+                            at_save=rng.random() < save_fraction,
+                            final=final)
         if kill is None:
             raise RuntimeError(
                 f'the chaos run finished after {len(done)} of {kills} '

@@ -7,7 +7,8 @@ import torch
 
 from conftest import PYTHON, REPO
 from maskssl.analysis import max_abs_diff
-from maskssl.analysis.chaos import last_checkpoint, saving, train_command
+from maskssl.analysis.chaos import (checkpoint_step, last_checkpoint, saving,
+                                    train_command)
 from test_tools.test_train_tools import _tiny_config
 
 
@@ -51,3 +52,13 @@ def test_chaos_train_reproduces_the_uninterrupted_run(tmp_path, toy_root):
     assert len(kill_rows) == 2
     # the killed run was resumed to the end of its schedule
     assert last_checkpoint(str(work_dir / 'chaos')).endswith('epoch_2.pth')
+
+
+def test_final_checkpoint_write_is_not_a_kill_target(tmp_path):
+    (tmp_path / '.epoch_4.pth.tmp').write_bytes(b'')
+    assert saving(str(tmp_path))
+    assert not saving(str(tmp_path), final='epoch_4.pth')
+    assert saving(str(tmp_path), final='epoch_5.pth')
+    assert checkpoint_step('/w/epoch_12.pth') == 12
+    assert checkpoint_step('/w/iter_400.pth') == 400
+    assert checkpoint_step(None) == 0

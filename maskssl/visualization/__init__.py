@@ -1,4 +1,11 @@
 """Maps of learned representations, for the visualisation tools."""
 from .feature_maps import cluster_map, grad_cam, maskdeep_level_maps
+from .saliency_masks import (build_fills, build_saliency,
+                             plot_saliency_masks, read_image,
+                             saliency_mask_example, sample_masked_views)
 
-__all__ = ['cluster_map', 'grad_cam', 'maskdeep_level_maps']
+__all__ = [
+    'cluster_map', 'grad_cam', 'maskdeep_level_maps', 'build_fills',
+    'build_saliency', 'plot_saliency_masks', 'read_image',
+    'saliency_mask_example', 'sample_masked_views'
+]

@@ -14,7 +14,13 @@ CONFIGS = {
     'byol': osp.join(REPO, 'configs/byol/byol_resnet18_1xb64-coslr-10e_toy.py'),
     'maskdeep': osp.join(
         REPO, 'configs/maskdeep/maskdeep_resnet18-w32_1xb32-coslr-10e_toy.py'),
+    'saliency-mocov2': osp.join(
+        REPO, 'configs/saliency_mask/'
+        'saliency-mocov2-blur_resnet18-w32_1xb32-coslr-10e_toy.py'),
 }
+# the momentum encoder of each algorithm (its EMA step count included)
+MOMENTUM = {'byol': 'target_net', 'maskdeep': 'target_net',
+            'saliency-mocov2': 'encoder_k'}
 # the views of each algorithm, with the pipeline in `view`
 VIEWS = {
     'byol': "dict(type='MultiView', num_views=2, transforms=[view]),\n"
@@ -23,6 +29,8 @@ VIEWS = {
                 "roles=['global', 'target'], transforms=[view, view]),\n"
                 "        dict(type='PackInputs', "
                 "meta_keys=('img_path', 'view_roles'))",
+    'saliency-mocov2': "dict(type='MultiView', num_views=2, "
+                       "transforms=[view]),\n        dict(type='PackInputs')",
 }
 MODELS = {
     'byol': """dict(neck=dict(hid_channels=64, out_channels=32),
@@ -30,6 +38,10 @@ MODELS = {
                                       out_channels=32)))""",
     'maskdeep': """dict(neck=dict(out_channels=16, num_groups=4),
              head=dict(predictor=dict(in_channels=12 * 16, hid_channels=64)))""",
+    # a queue of 6 batches: epoch 2 overwrites what epoch 1 enqueued
+    'saliency-mocov2': """dict(queue_len=48, feat_dim=16,
+             neck=dict(hid_channels=32, out_channels=16),
+             fill=dict(kernel_size=5, sigma=1.5))""",
 }
 
 
@@ -85,7 +97,7 @@ def _weights(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('algo', ['byol', 'maskdeep'])
+@pytest.mark.parametrize('algo', ['byol', 'maskdeep', 'saliency-mocov2'])
 def test_resume_is_exact(tmp_path, toy_root, algo):
     """Weights, momentum encoder (its EMA step count, which drives the
     momentum schedule, included) and optimizer state match."""
@@ -111,7 +123,11 @@ def test_resume_is_exact(tmp_path, toy_root, algo):
         torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=0,
                                    msg=key)
     # the momentum schedule's position: 2 epochs x 6 updates
-    assert a['target_net.steps'].item() == 12
+    assert a[f'{MOMENTUM[algo]}.steps'].item() == 12
+    if 'queue' in a:  # MoCo: the queue and its pointer resume too (checked
+        # above); 12 batches of 8 keys went round the 48-key queue twice
+        assert a['queue_ptr'].item() == 0
+        assert not torch.equal(a['queue'], first['queue'])
     opt_a, opt_b = (_checkpoint(w / 'epoch_2.pth')['optimizer']['state']
                     for w in (full, resumed))
     assert opt_a.keys() == opt_b.keys() and opt_a

@@ -1,0 +1,12 @@
+# ResNet-50 linear probe on Flowers-102 for models pretrained with the
+# high-pass fill (Table 3's "OURS (High-pass filtering)" and MSCN):
+# resnet50_8xb32-linear-steplr-100e_flowers102.py with the pretraining's
+# high-pass input x - GaussianBlur(x) (kernel 11, std 5, HighPassFill's) on
+# the normalised batch, in training and testing (Sec. 3.2, 4.1).
+# Usage: tools/benchmarks/classification/dist_linear.sh THIS_CONFIG CKPT 8
+_base_ = './resnet50_8xb32-linear-steplr-100e_flowers102.py'
+
+# merged into the base's data_preprocessor (mean, std, to_rgb, num_classes)
+data_preprocessor = dict(
+    type='HighPassClsDataPreprocessor', blur_kernel_size=11, blur_sigma=5.0)
+model = dict(data_preprocessor=data_preprocessor)

@@ -1,15 +1,13 @@
 """Every MaskDeep config, and every ablation row of configs/maskdeep/README.md,
 builds and runs one training step on toy-sized inputs."""
-import argparse
 import glob
 import math
 import os.path as osp
 import re
-import shlex
 
 import pytest
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.dataset import default_collate
 from mmengine.logging import MessageHub
 from mmengine.model import revert_sync_batchnorm
@@ -17,6 +15,7 @@ from mmengine.optim import build_optim_wrapper
 from mmpretrain.registry import DATASETS, MODELS
 
 from conftest import REPO
+from readme_tables import ablation_rows, parse_cfg_options
 from maskssl.analysis.benchmark import rescale_crops
 from maskssl.structures import MOMENTUM_ROLES, ONLINE_ROLES
 
@@ -24,20 +23,8 @@ CONFIG_DIR = osp.join(REPO, 'configs', 'maskdeep')
 CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
 
 
-def _ablation_rows():
-    """(config, options) of each row of the README's ablation table."""
-    with open(osp.join(CONFIG_DIR, 'README.md')) as f:
-        text = f.read()
-    table = text.split('## Ablations')[1].split('\n## ')[0]
-    rows = []
-    for line in table.splitlines():
-        cells = [c.strip() for c in line.strip().strip('|').split('|')]
-        if len(cells) == 5 and cells[2].endswith('.py'):
-            rows.append((cells[2], cells[3].strip('`')))
-    return rows
-
-
-ABLATIONS = _ablation_rows()
+ABLATIONS = [(row['Config'], row['Options']) for row in ablation_rows(
+    osp.join(CONFIG_DIR, 'README.md'))]
 
 
 def _one_step(cfg: Config, toy_root: str) -> None:
@@ -78,11 +65,7 @@ def test_config_trains_one_step(path, toy_root):
 def test_ablation_row_trains_one_step(config, options, toy_root):
     cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
     if options:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-        cfg.merge_from_dict(
-            parser.parse_args(['--cfg-options', *shlex.split(options)])
-            .cfg_options)
+        cfg.merge_from_dict(parse_cfg_options(options))
     _one_step(cfg, toy_root)
     views = cfg.train_dataloader.dataset.pipeline[1].num_views
     if 'num_views=' in options:

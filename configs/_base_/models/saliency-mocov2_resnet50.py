@@ -4,8 +4,9 @@
 # leaf config sets `fill`), one hard negative per sample (rho 2.0), and SCDA
 # saliency from a frozen ImageNet-supervised ResNet-50 (Sec. 3.1; mmpretrain's
 # resnet50_8xb32_in1k, fetched by mmengine's loader on first use, as any
-# `Pretrained` init_cfg; `model.saliency.source=momentum` reads the momentum
-# encoder instead and needs no second network).
+# `Pretrained` init_cfg; `model.saliency.source=momentum
+# model.saliency.network=None` reads the momentum encoder instead and needs
+# no second network).
 model = dict(
     type='SaliencyMoCoV2',
     queue_len=65536,
@@ -27,7 +28,12 @@ model = dict(
                 checkpoint='https://download.openmmlab.com/mmclassification/'
                 'v0/resnet/resnet50_8xb32_in1k_20210831-ea4938fc.pth',
                 prefix='backbone.'))),
-    fill=dict(type='HighPassFill'),
+    # alpha ~ U(0.05, 0.25) of the cells for positives, beta ~ U(0.4, 0.7) of
+    # the salient cells for hard negatives (Sec. 3.2)
+    fill=dict(
+        type='HighPassFill',
+        masker=dict(type='SaliencyCellMasker', alpha=(0.05, 0.25),
+                    beta=(0.4, 0.7), saliency=True, mask_non_salient=True)),
     mask_branch='query',
     hard_negative=True,
     rho=2.0)

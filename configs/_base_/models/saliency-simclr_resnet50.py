@@ -21,7 +21,12 @@ model = dict(
                 checkpoint='https://download.openmmlab.com/mmclassification/'
                 'v0/resnet/resnet50_8xb32_in1k_20210831-ea4938fc.pth',
                 prefix='backbone.'))),
-    fill=dict(type='HighPassFill'),
+    # alpha ~ U(0.05, 0.25) of the cells for positives, beta ~ U(0.4, 0.7) of
+    # the salient cells for hard negatives (Sec. 3.2)
+    fill=dict(
+        type='HighPassFill',
+        masker=dict(type='SaliencyCellMasker', alpha=(0.05, 0.25),
+                    beta=(0.4, 0.7), saliency=True, mask_non_salient=True)),
     mask_branch='query',
     hard_negative=True,
     rho=2.0)

@@ -9,6 +9,7 @@ beyond its maths when its step-time ratio to a baseline is close to its FLOP
 ratio.
 """
 import copy
+import json
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -269,3 +270,12 @@ def format_table(table: Dict[str, Any]) -> str:
             f'{row["flop_ratio"]:7.3f} {row["time_over_flop"]:6.3f}')
     lines.append(f'ratios are against {table["baseline"]}')
     return '\n'.join(lines)
+
+
+def report_json(results: Dict, path: Optional[str] = None) -> None:
+    """Print ``results`` as one JSON line and, with ``path`` (a tool's
+    ``--out``), also write them there, indented."""
+    print(json.dumps(results))
+    if path:
+        with open(path, 'w') as f:
+            json.dump(results, f, indent=2)

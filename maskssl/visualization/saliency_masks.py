@@ -12,7 +12,6 @@ high-pass filter of ``HighPassFill``); this module only keeps the masks
 for display and testing.
 """
 import copy
-import logging
 import os.path as osp
 import textwrap
 from dataclasses import dataclass
@@ -24,13 +23,13 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from mmengine.logging import MMLogger
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from maskssl.datasets.transforms import CheckedLoadImageFromFile
 from maskssl.models.saliency import BlurFill, HighPassFill, MeanFill
 from maskssl.models.saliency.functional import cells_to_pixels
+from maskssl.utils import init_weights_quietly
 
 # mmpretrain's data preprocessor for ImageNet (RGB order, 0-255 pixels)
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -169,14 +168,7 @@ def build_saliency(checkpoint: Optional[str] = None,
                  _pretrained(network.get('init_cfg')))
     cfg['allow_random'] = not loaded
     saliency = MODELS.build(cfg)
-    # mmengine logs every parameter's init at INFO without a log file
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        saliency.init_weights()
-    finally:
-        logger.setLevel(level)
+    init_weights_quietly(saliency)
     return saliency.eval(), loaded
 
 

@@ -31,28 +31,34 @@ def _run(args, cwd=REPO, timeout=600) -> str:
     return out
 
 
-@pytest.fixture(scope='module')
-def pretrained(toy_root, tmp_path_factory):
-    """(raw training checkpoint, extracted backbone) of a 2-iteration MaskDeep
-    ResNet-50 pretraining on 16 toy images."""
-    work = tmp_path_factory.mktemp('pretrain')
-    _run(['tools/train.py',
-          'configs/maskdeep/maskdeep_resnet18-w32_1xb32-coslr-10e_toy.py',
-          '--work-dir', str(work), '--cfg-options',
-          'model.backbone.depth=50', 'model.backbone.base_channels=64',
-          'model.neck.in_channels=[512,1024,2048]',
-          'model.head.predictor.out_channels=2048',
-          f'train_dataloader.dataset.data_root={toy_root}',
-          'train_dataloader.dataset.indices=16',
-          'train_dataloader.dataset.pipeline.1.num_views=[2,1]',
-          'train_dataloader.batch_size=8', 'train_dataloader.num_workers=0',
-          'train_cfg.max_epochs=1'])
+def _pretrain(work, config: str, options: list) -> tuple:
+    """Train ``config`` for one epoch in ``work`` with ``options`` and
+    extract its backbone: (raw training checkpoint, extracted backbone)."""
+    _run(['tools/train.py', config, '--work-dir', str(work),
+          '--cfg-options', *options, 'train_dataloader.batch_size=8',
+          'train_dataloader.num_workers=0', 'train_cfg.max_epochs=1'])
     raw = str(work / 'epoch_1.pth')
     extracted = str(work / 'backbone.pth')
     out = _run(['tools/model_converters/extract_backbone_weights.py', raw,
                 extracted])
     assert 'wrote 318 backbone tensors' in out
     return raw, extracted
+
+
+@pytest.fixture(scope='module')
+def pretrained(toy_root, tmp_path_factory):
+    """(raw training checkpoint, extracted backbone) of a 2-iteration MaskDeep
+    ResNet-50 pretraining on 16 toy images."""
+    return _pretrain(
+        tmp_path_factory.mktemp('pretrain'),
+        'configs/maskdeep/maskdeep_resnet18-w32_1xb32-coslr-10e_toy.py', [
+            'model.backbone.depth=50', 'model.backbone.base_channels=64',
+            'model.neck.in_channels=[512,1024,2048]',
+            'model.head.predictor.out_channels=2048',
+            f'train_dataloader.dataset.data_root={toy_root}',
+            'train_dataloader.dataset.indices=16',
+            'train_dataloader.dataset.pipeline.1.num_views=[2,1]'
+        ])
 
 
 def _dataset(loader: str, **fields) -> list:
@@ -178,23 +184,15 @@ def _last_metrics(work_dir: str) -> dict:
 def saliency_pretrained(toy_root, tmp_path_factory):
     """(raw training checkpoint, extracted backbone) of a 2-iteration
     saliency-masking MoCo v2 ResNet-50 pretraining on 16 toy images."""
-    work = tmp_path_factory.mktemp('pretrain_saliency')
-    _run(['tools/train.py',
-          'configs/saliency_mask/'
-          'saliency-mocov2-blur_resnet18-w32_1xb32-coslr-10e_toy.py',
-          '--work-dir', str(work), '--cfg-options',
-          'model.backbone.depth=50', 'model.backbone.base_channels=64',
-          'model.neck.in_channels=2048', 'model.queue_len=64',
-          f'train_dataloader.dataset.data_root={toy_root}',
-          'train_dataloader.dataset.indices=16',
-          'train_dataloader.batch_size=8', 'train_dataloader.num_workers=0',
-          'train_cfg.max_epochs=1'])
-    raw = str(work / 'epoch_1.pth')
-    extracted = str(work / 'backbone.pth')
-    out = _run(['tools/model_converters/extract_backbone_weights.py', raw,
-                extracted])
-    assert 'wrote 318 backbone tensors' in out
-    return raw, extracted
+    return _pretrain(
+        tmp_path_factory.mktemp('pretrain_saliency'),
+        'configs/saliency_mask/'
+        'saliency-mocov2-blur_resnet18-w32_1xb32-coslr-10e_toy.py', [
+            'model.backbone.depth=50', 'model.backbone.base_channels=64',
+            'model.neck.in_channels=2048', 'model.queue_len=64',
+            f'train_dataloader.dataset.data_root={toy_root}',
+            'train_dataloader.dataset.indices=16'
+        ])
 
 
 def _train_benchmark(name: str, checkpoints, toy_root: str,

@@ -10,12 +10,12 @@ Prints ms/step, img/s, peak memory, forward and training-step GFLOPs per image
 FLOP ratio, as a table and as JSON.
 """
 import argparse
-import json
 import os.path as osp
 
 from mmengine.config import DictAction
 
-from maskssl.analysis import format_table, ratio_table, run_benchmark
+from maskssl.analysis import (format_table, ratio_table, report_json,
+                              run_benchmark)
 from maskssl.launch import load_config
 from maskssl.utils import register_all_modules
 from maskssl.utils.arg_checks import check_int
@@ -61,10 +61,7 @@ def main() -> None:
                             args.img_size, args.device)
     table = ratio_table(results)
     print(format_table(table))
-    print(json.dumps(table))
-    if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(table, f, indent=2)
+    report_json(table, args.out)
 
 
 if __name__ == '__main__':

@@ -19,7 +19,6 @@ Example (one GPU)::
 """
 import argparse
 import copy
-import json
 import os.path as osp
 import time
 from typing import Callable, Dict, List, Optional
@@ -29,7 +28,7 @@ import torch
 from mmengine.config import Config
 
 from maskssl.analysis import (StepRunner, crop_sizes, ratio_table,
-                              run_benchmark)
+                              report_json, run_benchmark)
 from maskssl.launch import load_config
 from maskssl.models.utils import sample_point_groups
 from maskssl.utils import register_all_modules
@@ -174,10 +173,7 @@ def main() -> None:
           f'step = {100 * share["share"]:.2f}%')
     out = dict(device=device_name, batch_size=args.batch_size, rows=rows,
                sampling=share)
-    print(json.dumps(out))
-    if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(out, f, indent=2)
+    report_json(out, args.out)
 
 
 if __name__ == '__main__':

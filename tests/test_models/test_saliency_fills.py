@@ -12,7 +12,7 @@ from torchvision.transforms.v2.functional import gaussian_blur
 
 from maskssl.models.saliency import (BlurFill, HighPassFill, MeanFill,
                                      SaliencyCellMasker)
-from maskssl.models.saliency.fills import cap_foreground_fraction
+from maskssl.models.saliency.fills import blur, cap_foreground_fraction
 from maskssl.models.saliency.functional import (cells_to_pixels,
                                                 uniform_ratio)
 
@@ -229,7 +229,7 @@ def test_blur_fill_takes_the_blurred_copy(dtype, negative):
     mask = cells_to_pixels(cells, (56, 56))[:, None].expand(imgs.shape)
     assert torch.equal(mask, fill.sample_mask(imgs, fg, negative, _gen(13)))
     assert mask.any() and (~mask).any()
-    blurred = gaussian_blur(imgs, [31, 31], [10.0, 10.0])
+    blurred = blur(imgs, 31, 10.0)
     assert torch.equal(out[mask], blurred[mask])
     assert torch.equal(out[~mask], imgs[~mask])
     assert (out[mask] != imgs[mask]).float().mean() > 0.99
@@ -250,13 +250,27 @@ def test_mean_fill_takes_the_channel_mean(dtype):
     assert torch.equal(out[~mask], imgs[~mask])
 
 
+@pytest.mark.parametrize('dtype,atol', [(torch.float32, 1e-5),
+                                         (torch.float64, 1e-12)])
+@pytest.mark.parametrize('kernel,sigma', [(31, 10.0), (11, 5.0), (5, 0.8)])
+def test_separable_blur_equals_torchvision(dtype, atol, kernel, sigma):
+    """The two 1-D passes give torchvision's 2-D Gaussian blur."""
+    imgs = torch.randn(2, 3, 40, 36, dtype=dtype,
+                       generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(
+        blur(imgs, kernel, sigma),
+        gaussian_blur(imgs, [kernel, kernel], [sigma, sigma]), atol=atol,
+        rtol=0)
+
+
 def test_input_transforms():
     imgs = _images(4)
     assert BlurFill().input_transform(imgs) is imgs
     assert MeanFill().input_transform(imgs) is imgs
     high = HighPassFill().input_transform(imgs)
-    assert torch.allclose(
-        high, imgs - gaussian_blur(imgs, [11, 11], [5.0, 5.0]))
+    torch.testing.assert_close(
+        high, imgs - gaussian_blur(imgs, [11, 11], [5.0, 5.0]), atol=1e-5,
+        rtol=0)
     # a constant image has no high frequencies
     flat = torch.full((1, 3, 32, 32), 0.7)
     assert HighPassFill().input_transform(flat).abs().max() < 1e-5

@@ -17,8 +17,9 @@ class BlurFill(BaseCellFill):
     The masked cells (:class:`SaliencyCellMasker`, expanded to pixels with
     ``cells_to_pixels``, shared by the channels) take the values of the
     whole image blurred with a ``kernel_size x kernel_size`` Gaussian of std
-    ``sigma`` (torchvision's ``gaussian_blur``, batched on any device, with
-    reflect padding at the image border); the other pixels are unchanged.
+    ``sigma`` (torchvision's ``gaussian_blur``, computed separably, batched
+    on any device, with reflect padding at the image border); the other
+    pixels are unchanged.
     The blur runs on the normalised image (the paper blurs "the input
     image"; per-channel normalisation is affine, so blurring before or after
     it gives the same pixels). The paper gives "kernel 31 x 31 with variance

@@ -15,7 +15,7 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
-from torchvision.transforms.v2.functional import gaussian_blur
+from torch.nn import functional as F
 
 from .functional import (negative_counts, positive_counts, sample_cells)
 
@@ -155,7 +155,7 @@ def window_mask(batch: int, size: Tuple[int, int], window: Tuple[int, int],
 
 def check_blur_fits(size: Tuple[int, int], kernel_size: int,
                     name: str, owner: str) -> None:
-    """``gaussian_blur`` pads by reflection, which needs ``kernel_size // 2
+    """:func:`blur` pads by reflection, which needs ``kernel_size // 2
     < min(H, W)``; say so naming the argument instead of torch's padding
     error."""
     if kernel_size // 2 >= min(size):
@@ -166,11 +166,29 @@ def check_blur_fits(size: Tuple[int, int], kernel_size: int,
             f'{name} <= {2 * min(size) - 1}')
 
 
+def gaussian_kernel1d(kernel_size: int, sigma: float, dtype: torch.dtype,
+                      device: torch.device) -> Tensor:
+    """``(kernel_size,)`` normalised Gaussian weights at the integer offsets
+    ``-(k - 1) / 2 .. (k - 1) / 2``, torchvision's ``gaussian_blur`` kernel
+    along one axis (its 2-D kernel is the outer product of two of these)."""
+    half = (kernel_size - 1) * 0.5
+    x = torch.linspace(-half, half, kernel_size, dtype=dtype, device=device)
+    pdf = torch.exp(-0.5 * (x / sigma)**2)
+    return pdf / pdf.sum()
+
+
 def blur(imgs: Tensor, kernel_size: int, sigma: float) -> Tensor:
-    """Gaussian blur of a ``(B, C, H, W)`` batch with torchvision's
+    """Gaussian blur of a ``(B, C, H, W)`` batch: torchvision's
     ``gaussian_blur`` (a ``kernel_size x kernel_size`` kernel, std
-    ``sigma``, reflect padding, any device and float dtype)."""
-    return gaussian_blur(imgs, [kernel_size, kernel_size], [sigma, sigma])
+    ``sigma``, reflect padding), computed as two 1-D depthwise convolutions,
+    which the Gaussian allows: ``2k`` instead of ``k^2`` multiply-adds per
+    pixel (31 px: 15x fewer), on any device and float dtype."""
+    c = imgs.shape[1]
+    k1d = gaussian_kernel1d(kernel_size, sigma, imgs.dtype, imgs.device)
+    pad = kernel_size // 2
+    x = F.pad(imgs, (pad, pad, pad, pad), mode='reflect')
+    x = F.conv2d(x, k1d.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return F.conv2d(x, k1d.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
 
 
 def high_pass(imgs: Tensor, kernel_size: int = 11,

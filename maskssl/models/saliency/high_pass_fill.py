@@ -20,13 +20,13 @@ class HighPassFill(BaseCellFill):
 
     **Input transform.** :meth:`input_transform` is MSCN's high-pass filter
     ``x - GaussianBlur(x)`` (kernel ``blur_kernel_size``, std
-    ``blur_sigma``, torchvision's ``gaussian_blur`` with reflect padding) on
-    normalised images. The algorithm applies it to *every* view, masked or
-    not (query, key and hard negative), and the downstream linear probe of
-    the model applies it too (Sec. 3.2, 4.1). It must be applied *before*
-    masking: :meth:`forward` expects already high-passed images and does not
-    filter them itself, so that the key view and its masked copy (the hard
-    negative) share one filtered image.
+    ``blur_sigma``, torchvision's ``gaussian_blur`` computed separably,
+    with reflect padding) on normalised images. The algorithm applies it to
+    *every* view, masked or not (query, key and hard negative), and the
+    downstream linear probe of the model applies it too (Sec. 3.2, 4.1). It
+    must be applied *before* masking: :meth:`forward` expects already
+    high-passed images and does not filter them itself, so that the key view
+    and its masked copy (the hard negative) share one filtered image.
 
     **Masking** (per image, all modes computed for the whole batch and one
     chosen per image with ``torch.where``):

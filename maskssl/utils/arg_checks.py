@@ -40,3 +40,30 @@ def check_int(value: Any, name: str, minimum: int = 1,
     prefix = f'{owner}: ' if owner else ''
     raise ValueError(f'{prefix}{name}={value!r} '
                      f'({type(value).__name__}); expected {expected}')
+
+
+def check_fraction(value: Any, name: str, owner: str = '',
+                   low_inclusive: bool = False,
+                   high_inclusive: bool = False) -> float:
+    """Return ``value`` as a float if it is a real number in the interval
+    between 0 and 1 (open unless ``low_inclusive``/``high_inclusive``).
+
+    A bool or a string is not accepted. Used for mask ratios and
+    probabilities, so that ``mask_ratio=75`` or ``p='0.1'`` is named where
+    it is read instead of masking everything or nothing.
+
+    Raises:
+        ValueError: naming ``owner``, ``name``, the value and the interval.
+    """
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        low_ok = value >= 0 if low_inclusive else value > 0
+        high_ok = value <= 1 if high_inclusive else value < 1
+        ok = low_ok and high_ok
+    if ok:
+        return float(value)
+    interval = ('[' if low_inclusive else '(') + '0, 1' + (
+        ']' if high_inclusive else ')')
+    prefix = f'{owner}: ' if owner else ''
+    raise ValueError(f'{prefix}{name}={value!r} ({type(value).__name__}); '
+                     f'expected a number in {interval}')

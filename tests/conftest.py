@@ -1,7 +1,10 @@
 import os.path as osp
 import sys
 
+import numpy as np
 import pytest
+from mmengine.config import Config
+from mmengine.runner import Runner
 
 from maskssl.datasets import write_toy_dataset
 from maskssl.engine.hooks import PretrainedCheckHook
@@ -44,3 +47,31 @@ def pretrained_check_args(cfg) -> dict:
     return dict(allow_missing=hook.allow_missing,
                 allow_unexpected=hook.allow_unexpected,
                 resizable=hook.resizable)
+
+
+def train_iterations(config: str, work_dir: str, toy_root: str,
+                     iters: int = 30, batch_size: int = 16,
+                     drop_hooks: tuple = ()) -> dict:
+    """Train ``config`` on the toy data for ``iters`` iterations at its own
+    lr, held constant (no scheduler), without the ``drop_hooks`` custom
+    hooks; return each logged loss term's values per iteration."""
+    cfg = Config.fromfile(config)
+    cfg.work_dir = work_dir
+    cfg.train_dataloader.dataset.data_root = toy_root
+    cfg.train_dataloader.batch_size = batch_size
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
+    cfg.param_scheduler = []
+    cfg.custom_hooks = [h for h in cfg.get('custom_hooks', [])
+                        if h['type'] not in drop_hooks]
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
+    cfg.default_hooks.logger.interval = 1
+    cfg.log_level = 'WARNING'
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hub = runner.message_hub
+    return {
+        key[len('train/'):]: np.asarray(hub.get_scalar(key).data[0])
+        for key in hub.log_scalars
+        if key.startswith('train/') and key.split('/')[1].startswith('loss')
+    }

@@ -6,10 +6,11 @@ checkpoints need) and refused when a tensor holds NaN or inf (a diverged
 run); files are written atomically, and :func:`check_output_path` keeps a
 tool from writing over its input.
 """
+import fnmatch
 import os
 import os.path as osp
 import tempfile
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -133,9 +134,13 @@ def backbone_state(filename: str,
 
 def load_backbone_weights(backbone: nn.Module,
                           filename: str,
-                          prefix: str = 'backbone.') -> int:
+                          prefix: str = 'backbone.',
+                          allow_unexpected: Sequence[str] = ()) -> int:
     """Load the ``prefix`` tensors of a training checkpoint (or a plain state
-    dict) into ``backbone``, strictly.
+    dict) into ``backbone``, strictly, but for checkpoint keys matching an
+    ``allow_unexpected`` ``fnmatch`` pattern (as ``PretrainedCheckHook``'s:
+    e.g. ``'mask_token'``, the ``[MASK]`` embedding of a masked-image
+    pretraining, which a plain backbone has no use for).
 
     Accepts a raw mmengine training checkpoint (keys ``backbone.*``, possibly
     next to ``target_net.*``, ``neck.*`` ...) or an extracted backbone file
@@ -152,6 +157,9 @@ def load_backbone_weights(backbone: nn.Module,
             ``backbone``.
     """
     state, _ = backbone_state(filename, prefix)
+    own = backbone.state_dict()
+    state = {k: v for k, v in state.items() if k in own or not any(
+        fnmatch.fnmatchcase(k, p) for p in allow_unexpected)}
     result = backbone.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise KeyError(

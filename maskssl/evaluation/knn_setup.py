@@ -81,7 +81,9 @@ def build_backbone_and_preprocessor(
     ``checkpoint`` (``None``: random init from ``init_seed``, so that the
     random-init baseline is the same in every run; the global RNG is left
     as it was), and a classification data preprocessor with the config's
-    mean, std and colour order."""
+    mean, std and colour order. Checkpoint keys matching
+    ``cfg.knn.allow_unexpected`` patterns are not loaded (e.g.
+    ``['mask_token']``)."""
     if checkpoint is None:
         with torch.random.fork_rng():
             torch.manual_seed(init_seed)
@@ -89,7 +91,10 @@ def build_backbone_and_preprocessor(
             init_weights_quietly(backbone)
     else:
         backbone = MODELS.build(copy.deepcopy(cfg.model.backbone))
-        load_backbone_weights(backbone, checkpoint)
+        load_backbone_weights(
+            backbone, checkpoint,
+            allow_unexpected=(cfg.get('knn') or {}).get('allow_unexpected',
+                                                        ()))
     preprocessor = build_cls_data_preprocessor(
         cfg.model.get('data_preprocessor'))
     return revert_sync_batchnorm(backbone), preprocessor

@@ -1,9 +1,11 @@
 """End-to-end runs of tools/train.py and tools/dist_train.sh on the toy data."""
+import json
 import os
 import os.path as osp
 import re
 import socket
 import subprocess
+from glob import glob
 
 import pytest
 import torch
@@ -17,10 +19,11 @@ CONFIGS = {
     'saliency-mocov2': osp.join(
         REPO, 'configs/saliency_mask/'
         'saliency-mocov2-blur_resnet18-w32_1xb32-coslr-10e_toy.py'),
+    'mst': osp.join(REPO, 'configs/mst/mst_vit-tiny-p8_1xb32-coslr-10e_toy.py'),
 }
 # the momentum encoder of each algorithm (its EMA step count included)
 MOMENTUM = {'byol': 'target_net', 'maskdeep': 'target_net',
-            'saliency-mocov2': 'encoder_k'}
+            'saliency-mocov2': 'encoder_k', 'mst': 'teacher'}
 # the views of each algorithm, with the pipeline in `view`
 VIEWS = {
     'byol': "dict(type='MultiView', num_views=2, transforms=[view]),\n"
@@ -31,6 +34,11 @@ VIEWS = {
                 "meta_keys=('img_path', 'view_roles'))",
     'saliency-mocov2': "dict(type='MultiView', num_views=2, "
                        "transforms=[view]),\n        dict(type='PackInputs')",
+    'mst': "dict(type='MultiViewWithRoles', num_views=[2, 2], "
+           "roles=['global', 'local'], transforms=[view, [dict("
+           "type='RandomResizedCrop', scale=16, backend='pillow')]]),\n"
+           "        dict(type='PackInputs', "
+           "meta_keys=('img_path', 'view_roles'))",
 }
 MODELS = {
     'byol': """dict(neck=dict(hid_channels=64, out_channels=32),
@@ -42,6 +50,14 @@ MODELS = {
     'saliency-mocov2': """dict(queue_len=48, feat_dim=16,
              neck=dict(hid_channels=32, out_channels=16),
              fill=dict(kernel_size=5, sigma=1.5))""",
+    # 32 px on 8-px patches: a 4 x 4 grid, a 3-stage decoder
+    'mst': """dict(
+        backbone=dict(arch=dict(embed_dims=32, num_heads=2, num_layers=2,
+                                feedforward_channels=64), img_size=32),
+        neck=dict(in_channels=32, out_channels=64, hidden_channels=32,
+                  bottleneck_channels=16),
+        head=dict(out_channels=64),
+        decoder=dict(in_channels=32, channels=(16, 8, 8)))""",
 }
 
 
@@ -97,10 +113,12 @@ def _weights(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('algo', ['byol', 'maskdeep', 'saliency-mocov2'])
+@pytest.mark.parametrize('algo',
+                         ['byol', 'maskdeep', 'saliency-mocov2', 'mst'])
 def test_resume_is_exact(tmp_path, toy_root, algo):
     """Weights, momentum encoder (its EMA step count, which drives the
-    momentum schedule, included) and optimizer state match."""
+    momentum schedule, included), buffers (MoCo's queue, MST's centre) and
+    optimizer state, with the scheduled weight decay and lr, match."""
     cfg = _tiny_config(tmp_path, toy_root, algo)
     train = [PYTHON, osp.join(REPO, 'tools/train.py'), cfg]
     full = tmp_path / 'full'
@@ -128,11 +146,32 @@ def test_resume_is_exact(tmp_path, toy_root, algo):
         # above); 12 batches of 8 keys went round the 48-key queue twice
         assert a['queue_ptr'].item() == 0
         assert not torch.equal(a['queue'], first['queue'])
-    opt_a, opt_b = (_checkpoint(w / 'epoch_2.pth')['optimizer']['state']
+    opt_a, opt_b = (_checkpoint(w / 'epoch_2.pth')['optimizer']
                     for w in (full, resumed))
-    assert opt_a.keys() == opt_b.keys() and opt_a
-    for key in opt_a:
-        torch.testing.assert_close(opt_a[key], opt_b[key], atol=1e-6, rtol=0)
+    assert opt_a['state'].keys() == opt_b['state'].keys() and opt_a['state']
+    for key in opt_a['state']:
+        torch.testing.assert_close(opt_a['state'][key], opt_b['state'][key],
+                                   atol=1e-6, rtol=0)
+    for group_a, group_b in zip(opt_a['param_groups'], opt_b['param_groups']):
+        assert group_a['weight_decay'] == group_b['weight_decay']
+        assert group_a['lr'] == group_b['lr']
+    if algo == 'mst':  # the centre moved; the teacher temperature warms up
+        assert a['head.center'].abs().sum() > 0
+        temps = [_teacher_temps(w) for w in (full, resumed)]
+        assert temps[0][2] == temps[1][2] == pytest.approx(0.055)
+
+
+def _teacher_temps(work_dir) -> dict:
+    """Epoch -> the teacher temperature in a run's JSON log."""
+    (log, ) = [p for p in glob(osp.join(work_dir, '*', 'vis_data', '*.json'))
+               if osp.basename(p) != 'scalars.json']
+    temps = {}
+    with open(log) as f:
+        for line in f:
+            rec = json.loads(line)
+            if 'teacher_temp' in rec:
+                temps[rec['epoch']] = rec['teacher_temp']
+    return temps
 
 
 def _free_port() -> int:

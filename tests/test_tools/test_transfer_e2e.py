@@ -3,7 +3,8 @@ ResNet-50 pretraining -> extract_backbone_weights -> each ResNet benchmark
 config trains a few iterations from the checkpoint (raw or extracted) through
 ``tools/train.py`` and evaluates with its real metric (COCO bbox/segm AP, VOC
 mAP, mIoU, top-1), shrunk only through ``--cfg-options``; kNN through
-``tools/benchmarks/knn_eval.py``."""
+``tools/benchmarks/knn_eval.py``. The saliency-masking (ResNet-50) and MST
+(DeiT-S/16) checkpoints take the same path into their benchmarks."""
 import glob
 import json
 import math
@@ -31,9 +32,10 @@ def _run(args, cwd=REPO, timeout=600) -> str:
     return out
 
 
-def _pretrain(work, config: str, options: list) -> tuple:
+def _pretrain(work, config: str, options: list, tensors: int = 318) -> tuple:
     """Train ``config`` for one epoch in ``work`` with ``options`` and
-    extract its backbone: (raw training checkpoint, extracted backbone)."""
+    extract its ``tensors`` backbone tensors: (raw training checkpoint,
+    extracted backbone)."""
     _run(['tools/train.py', config, '--work-dir', str(work),
           '--cfg-options', *options, 'train_dataloader.batch_size=8',
           'train_dataloader.num_workers=0', 'train_cfg.max_epochs=1'])
@@ -41,7 +43,7 @@ def _pretrain(work, config: str, options: list) -> tuple:
     extracted = str(work / 'backbone.pth')
     out = _run(['tools/model_converters/extract_backbone_weights.py', raw,
                 extracted])
-    assert 'wrote 318 backbone tensors' in out
+    assert f'wrote {tensors} backbone tensors' in out
     return raw, extracted
 
 
@@ -195,20 +197,22 @@ def saliency_pretrained(toy_root, tmp_path_factory):
         ])
 
 
-def _train_benchmark(name: str, checkpoints, toy_root: str,
-                     tmp_path) -> None:
-    """Fine-tune benchmark ``name`` from ``checkpoints`` (raw, extracted),
-    check that the hook proved the loaded weights and that the metric is
-    sane; for TEST_TOO also run tools/test.py on the result."""
-    config, ckpt_keys, options, metric, which = CASES[name]
+def _train_benchmark(name: str, checkpoints, toy_root: str, tmp_path,
+                     cases: dict = None, loaded: int = 318) -> None:
+    """Fine-tune benchmark ``name`` of ``cases`` (default: CASES) from
+    ``checkpoints`` (raw, extracted), check that the hook proved the
+    ``loaded`` tensors and that the metric is sane; for TEST_TOO also run
+    tools/test.py on the result."""
+    config, ckpt_keys, options, metric, which = (cases or CASES)[name]
     ckpt = checkpoints[0] if which == 'raw' else checkpoints[1]
     out = _run(['tools/train.py', f'{BENCH}/{config}', '--work-dir',
                 str(tmp_path), '--auto-scale-lr', '--cfg-options',
                 *[f'{k}.init_cfg.checkpoint={ckpt}' for k in ckpt_keys],
                 *options(toy_root), 'train_dataloader.num_workers=0',
                 'val_dataloader.num_workers=0'])
-    # the hook proved the weights loaded: backbone (+ shared head) = 318
-    assert ('PretrainedCheckHook: all 318 loaded tensors equal their '
+    # the hook proved the weights loaded (ResNet-50 backbone + C4 shared
+    # head: 318)
+    assert (f'PretrainedCheckHook: all {loaded} loaded tensors equal their '
             'checkpoint tensors') in out
     value = _last_metrics(str(tmp_path))[metric]
     assert math.isfinite(value) and 0 <= value <= 100, value
@@ -244,15 +248,19 @@ def test_saliency_checkpoint_transfers(name, saliency_pretrained, toy_root,
     _train_benchmark(name, saliency_pretrained, toy_root, tmp_path)
 
 
-def test_knn(pretrained, toy_root, tmp_path):
+def _knn(config: str, checkpoint: str, toy_root: str, tmp_path) -> dict:
     out_file = str(tmp_path / 'knn.json')
-    _run(['tools/benchmarks/knn_eval.py',
-          f'{BENCH}/classification/resnet50_knn_in1k.py', pretrained[1],
-          '--data-root', toy_root, '--img-size', '64', '--k', '10', '20',
-          '--num-workers', '0', '--out', out_file])
+    _run(['tools/benchmarks/knn_eval.py', f'{BENCH}/classification/{config}',
+          checkpoint, '--data-root', toy_root, '--img-size', '64', '--k',
+          '10', '20', '--num-workers', '0', '--out', out_file])
     with open(out_file) as f:
         results = json.load(f)
     assert set(results) >= {'k10_top1', 'k20_top1'}, results
+    return results
+
+
+def test_knn(pretrained, toy_root, tmp_path):
+    results = _knn('resnet50_knn_in1k.py', pretrained[1], toy_root, tmp_path)
     # 16 val images of 8 classes: well above zero is not guaranteed, but the
     # accuracy is a fraction of 16 images in percent
     for value in results.values():
@@ -281,3 +289,60 @@ def test_wrong_checkpoint_stops_before_training(toy_root, tmp_path):
     assert 'mae_vit-tiny.pth' in err and 'model.backbone (ResNet)' in err
     assert 'cls_token' in err
     assert 'Epoch(train)' not in proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope='module')
+def mst_pretrained(toy_root, tmp_path_factory):
+    """(raw training checkpoint, extracted backbone) of a 2-iteration MST
+    DeiT-S/16 pretraining (the toy config at the benchmarks' arch: 48-px
+    global views, a 4-stage decoder) on 16 toy images: the 150 tensors of
+    mmpretrain's VisionTransformer and the [MASK] embedding."""
+    return _pretrain(
+        tmp_path_factory.mktemp('pretrain_mst'),
+        'configs/mst/mst_vit-tiny-p8_1xb32-coslr-10e_toy.py', [
+            'model.backbone.arch=deit-small', 'model.backbone.patch_size=16',
+            'model.backbone.img_size=224', 'model.neck.in_channels=384',
+            'model.decoder.in_channels=384',
+            'model.decoder.channels=[32,16,16,8]',
+            f'train_dataloader.dataset.data_root={toy_root}',
+            'train_dataloader.dataset.indices=16'
+        ], tensors=151)
+
+
+def _setr(toy: str) -> list:
+    """The ADE20K-style toy data for the Cityscapes SETR config (its three
+    auxiliary heads, 64-px slide inference)."""
+    return [o for o in _ade(toy) if not o.startswith('model.auxiliary')] + [
+        f'model.auxiliary_head.{i}.num_classes=8' for i in range(3)
+    ] + ['model.test_cfg.crop_size=(64,64)', 'model.test_cfg.stride=(48,48)']
+
+
+MST_CASES = {
+    'linear-deit-4blocks': (
+        'classification/vit-small-p16_dino-linear-4blocks_8xb128-coslr-'
+        '100e_in1k.py', ['model.backbone'], _imagenet, 'accuracy/top1',
+        'raw'),
+    'setr-deit': (
+        'mmsegmentation/setr-naive_deit-small-p16_8xb1-40k_cityscapes-'
+        '768x768.py', ['model.backbone'], _setr, 'mIoU', 'extracted'),
+}
+
+
+# tensors proved equal to the checkpoint's: the 150 of the ViT (not the
+# [MASK] embedding); SETR resizes pos_embed to its 768-px grid
+MST_LOADED = {'linear-deit-4blocks': 150, 'setr-deit': 149}
+
+
+@pytest.mark.parametrize('name', list(MST_CASES))
+def test_mst_checkpoint_transfers(name, mst_pretrained, toy_root, tmp_path):
+    """An MST checkpoint, raw into DINO's 4-block linear probe and extracted
+    into SETR."""
+    _train_benchmark(name, mst_pretrained, toy_root, tmp_path, MST_CASES,
+                     loaded=MST_LOADED[name])
+
+
+def test_mst_knn(mst_pretrained, toy_root, tmp_path):
+    for checkpoint in mst_pretrained:  # raw and extracted
+        results = _knn('vit-small-p16_knn_in1k.py', checkpoint, toy_root,
+                       tmp_path)
+        assert all(0 <= v <= 100 for v in results.values())

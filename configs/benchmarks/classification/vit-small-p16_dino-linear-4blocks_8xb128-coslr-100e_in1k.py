@@ -46,3 +46,7 @@ auto_scale_lr = dict(base_batch_size=1024)
 default_hooks = dict(
     checkpoint=dict(type='mmpretrain.SafeCheckpointHook', interval=10,
                     max_keep_ckpts=3))
+# a masked-image pretraining's [MASK] embedding (MST) has no use here
+custom_hooks = [
+    dict(type='mmpretrain.PretrainedCheckHook', allow_unexpected=['mask_token'])
+]

@@ -41,3 +41,7 @@ param_scheduler = [
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 # atomic checkpoint writes: maskssl's SafeCheckpointHook (same arguments)
 default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))
+# a masked-image pretraining's [MASK] embedding (MST) has no use here
+custom_hooks = [
+    dict(type='mmpretrain.PretrainedCheckHook', allow_unexpected=['mask_token'])
+]

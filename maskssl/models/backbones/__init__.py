@@ -1,3 +1,4 @@
+from .mst_vision_transformer import MSTVisionTransformer
 from .normed_blocks_vit import NormedBlocksViT
 
-__all__ = ['NormedBlocksViT']
+__all__ = ['MSTVisionTransformer', 'NormedBlocksViT']

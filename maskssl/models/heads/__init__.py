@@ -1,3 +1,4 @@
+from .dino_distillation_head import DINODistillationHead
 from .maskdeep_head import MaskDeepHead
 
-__all__ = ['MaskDeepHead']
+__all__ = ['DINODistillationHead', 'MaskDeepHead']

@@ -1,0 +1,307 @@
+"""The MST backbone (Sec. 3.2): a ViT that takes a token mask and returns the
+last block's self-attention from the same forward pass."""
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model.weight_init import trunc_normal_
+from mmpretrain.models import VisionTransformer
+from mmpretrain.models.utils import MultiheadAttention, resize_pos_embed
+from mmpretrain.registry import MODELS
+from torch import Tensor
+
+ATTENTION_KINDS = ('cls', 'patch')
+
+
+def check_patch_mask(mask: Tensor, batch_size: int, grid: Sequence[int],
+                     owner: str = '') -> None:
+    """Raise unless ``mask`` is a bool ``(B, h * w)`` patch-token mask.
+
+    Args:
+        mask (Tensor): the mask to check; True = masked.
+        batch_size (int): ``B``, images in the batch.
+        grid (Sequence[int]): ``(h, w)``, the patch grid of the batch.
+        owner (str): who takes the mask, to start the message with.
+
+    Raises:
+        ValueError: naming the expected shape ``(B, h*w)`` and what came.
+    """
+    h, w = grid
+    expected = (batch_size, h * w)
+    if (not isinstance(mask, Tensor) or mask.dtype != torch.bool
+            or tuple(mask.shape) != expected):
+        got = (f'{mask.dtype} {tuple(mask.shape)}' if isinstance(
+            mask, Tensor) else type(mask).__name__)
+        prefix = f'{owner}: ' if owner else ''
+        raise ValueError(
+            f'{prefix}mask is {got}; expected a bool tensor of shape '
+            f'(B, h*w) = {expected} for a {h}x{w} patch grid, True = masked')
+
+
+def replace_masked_tokens(tokens: Tensor, mask: Tensor,
+                          mask_token: Tensor) -> Tensor:
+    """MST Eq. 6: masked patch embeddings become the ``[MASK]`` embedding.
+
+    Args:
+        tokens (Tensor): ``(B, N, C)`` patch embeddings ``e``, before the
+            position embedding is added (as in BEiT).
+        mask (Tensor): bool ``(B, N)``, True = masked (``m_i = 1``).
+        mask_token (Tensor): ``(1, 1, C)`` learnable ``[MASK]`` embedding.
+
+    Returns:
+        Tensor: ``(B, N, C)``, ``mask_token`` where ``mask``, else ``tokens``.
+    """
+    return torch.where(mask.unsqueeze(-1), mask_token.to(tokens.dtype),
+                       tokens)
+
+
+def attention_with_weights(attn: MultiheadAttention,
+                           x: Tensor) -> Tuple[Tensor, Tensor]:
+    """Run mmpretrain's ``MultiheadAttention`` and keep its attention map.
+
+    The same operations as ``MultiheadAttention.forward`` (qkv projection,
+    softmax of ``Q K^T / sqrt(d)`` with ``d`` the head dimension, attention
+    dropout, output projection, layer scale, drop path), with the softmax
+    written out so that its weights are returned: in eval mode, or without
+    attention dropout, the output equals the module's up to float rounding.
+    At rate 0 (mmpretrain's ViT default) the attention dropout draws no
+    random numbers, so the drop path's draws match the module's.
+
+    Args:
+        attn (MultiheadAttention): the attention module of a ViT block.
+        x (Tensor): ``(B, L, C)``, the block's normed input tokens.
+
+    Returns:
+        tuple[Tensor, Tensor]: the module output ``(B, L, C)`` and the
+        attention weights ``(B, heads, L, L)`` (query, key; before attention
+        dropout; each row sums to 1).
+    """
+    batch, length, _ = x.shape
+    qkv = attn.qkv(x).reshape(batch, length, 3, attn.num_heads,
+                              attn.head_dims).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    weights = torch.softmax(
+        q @ k.transpose(-2, -1) * attn.head_dims**-0.5, dim=-1)
+    dropped = F.dropout(weights, attn.attn_drop, attn.training)
+    out = (dropped @ v).transpose(1, 2).reshape(batch, length,
+                                                attn.embed_dims)
+    out = attn.out_drop(attn.gamma1(attn.proj_drop(attn.proj(out))))
+    return out, weights
+
+
+def encoder_layer_with_attention(layer: nn.Module,
+                                 x: Tensor) -> Tuple[Tensor, Tensor]:
+    """One mmpretrain ViT ``TransformerEncoderLayer`` that also returns its
+    attention weights: ``x + attn(ln1(x))``, then ``ffn(ln2(x)) + x``.
+
+    Args:
+        layer (nn.Module): a ``TransformerEncoderLayer``.
+        x (Tensor): ``(B, L, C)`` input tokens.
+
+    Returns:
+        tuple[Tensor, Tensor]: the layer output ``(B, L, C)`` and the
+        attention weights ``(B, heads, L, L)``.
+    """
+    attended, weights = attention_with_weights(layer.attn, layer.ln1(x))
+    x = x + attended
+    return layer.ffn(layer.ln2(x), identity=x), weights
+
+
+def class_attention(weights: Tensor, num_extra_tokens: int = 1) -> Tensor:
+    """MST Eq. 4: the class-token query's attention to the patch tokens,
+    averaged over heads.
+
+    The softmax runs over all keys, the class token's own included, and its
+    column is then dropped without renormalising, as DINO's
+    ``get_last_selfattention`` users do (``attentions[:, :, 0, 1:]``), so a
+    row sums to ``1 -`` the class token's attention to itself.
+
+    Args:
+        weights (Tensor): ``(B, heads, L, L)`` attention weights with the
+            class token first, ``L = num_extra_tokens + N``.
+        num_extra_tokens (int): leading non-patch tokens. Defaults to 1.
+
+    Returns:
+        Tensor: ``(B, N)``.
+    """
+    return weights[:, :, 0, num_extra_tokens:].mean(dim=1)
+
+
+def patch_attention(weights: Tensor, num_extra_tokens: int = 1) -> Tensor:
+    """The patch-to-patch attention, averaged over heads.
+
+    Rows are queries, columns keys (not symmetric); as in
+    :func:`class_attention` the columns of extra tokens are dropped without
+    renormalising.
+
+    Args:
+        weights (Tensor): ``(B, heads, L, L)`` attention weights,
+            ``L = num_extra_tokens + N``.
+        num_extra_tokens (int): leading non-patch tokens. Defaults to 1.
+
+    Returns:
+        Tensor: ``(B, N, N)``.
+    """
+    return weights[:, :, num_extra_tokens:, num_extra_tokens:].mean(dim=1)
+
+
+@MODELS.register_module()
+class MSTVisionTransformer(VisionTransformer):
+    """mmpretrain's ``VisionTransformer`` with MST's token mask and attention
+    output (Sec. 3.2); MST's DeiT-S/16 is ``arch='deit-small'``,
+    ``patch_size=16`` (ViT-S/16 with a class token).
+
+    - ``mask``: the student's masked patch embeddings are replaced by a
+      learnable ``[MASK]`` embedding (Eq. 6) before the position embedding
+      is added, as BEiT does; the class token is never masked.
+    - ``return_attention``: the teacher's guidance, the last block's
+      attention (Eq. 4), computed inside the same forward pass.
+
+    The parameters are the parent's plus ``mask_token`` ``(1, 1, C)``
+    (truncated normal, std 0.02, as BEiT's and SimMIM's), so the
+    ``backbone.*`` weights of a checkpoint, ``mask_token`` left out, load
+    strictly into a plain ``VisionTransformer`` of the same arch. Inputs of
+    other sizes (local crops) interpolate the position embedding as the
+    parent does; masks and attention then follow that input's grid.
+
+    Args:
+        **kwargs: ``VisionTransformer`` arguments.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
+        if self.frozen_stages > 0:
+            self.mask_token.requires_grad = False
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if not (isinstance(self.init_cfg, dict)
+                and self.init_cfg['type'] == 'Pretrained'):
+            trunc_normal_(self.mask_token, std=0.02)
+
+    def get_layer_depth(self, param_name: str,
+                        prefix: str = '') -> Tuple[int, int]:
+        """The parent's layer depths, with ``mask_token`` in the stem (depth
+        0), beside the patch embedding it replaces."""
+        if param_name == prefix + 'mask_token':
+            return 0, self.num_layers + 2
+        return super().get_layer_depth(param_name, prefix)
+
+    def _attention_kind(self,
+                        return_attention: Union[bool, str]) -> Optional[str]:
+        name = type(self).__name__
+        if return_attention is False:
+            return None
+        kind = 'cls' if return_attention is True else return_attention
+        if not isinstance(kind, str) or kind not in ATTENTION_KINDS:
+            raise ValueError(
+                f'{name}: return_attention={return_attention!r}; expected '
+                "False, True (= 'cls') or 'patch'")
+        if kind == 'cls' and self.cls_token is None:
+            raise ValueError(
+                f"{name}: return_attention={return_attention!r} needs the "
+                'class token; set with_cls_token=True')
+        return kind
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Optional[Tensor] = None,
+        return_attention: Union[bool, str] = False
+    ) -> Union[Tuple[Tensor, ...], Tuple[Tuple[Tensor, ...], Tensor]]:
+        """Encode a batch of images, optionally masked.
+
+        Args:
+            x (Tensor): ``(B, 3, H, W)`` images; the patch grid is
+                ``(h, w) = (H / p, W / p)``, ``N = h * w``.
+            mask (Tensor, optional): bool ``(B, N)`` over the patch tokens in
+                raster order, True = masked (mmpretrain's
+                ``data_sample.mask``). ``None``: the parent's forward.
+            return_attention (bool or str): what of the last block's
+                attention (softmax over all tokens, averaged over heads) to
+                return as well:
+
+                - ``False``: nothing (the parent's output alone);
+                - ``True`` or ``'cls'``: the class token's attention to the
+                  patch tokens, ``(B, N)`` (Eq. 4, the teacher's guidance of
+                  the attention-guided masker);
+                - ``'patch'``: the patch-to-patch attention ``(B, N, N)``,
+                  query rows, key columns (a token similarity).
+
+                Not detached: run the teacher under ``torch.no_grad()``.
+
+        Returns:
+            The parent's tuple of ``out_indices`` outputs, ``outs``; with
+            ``return_attention``, ``(outs, attention)``.
+        """
+        outs, _, attention = self._encode(x, mask, return_attention)
+        if attention is None:
+            return outs
+        return outs, attention
+
+    def forward_tokens(
+            self,
+            x: Tensor,
+            mask: Optional[Tensor] = None,
+            return_attention: Union[bool, str] = False
+    ) -> Tuple[Tensor, Optional[Tensor]]:
+        """The last block's whole token sequence, whatever ``out_type``.
+
+        MST needs the class token (for the projection head) and the patch
+        tokens (for the global image decoder) of one pass, while the
+        config's ``out_type='cls_token'`` keeps :meth:`forward` the one the
+        downstream and kNN configs use.
+
+        Args: as :meth:`forward`.
+
+        Returns:
+            tuple: ``(B, L, C)`` tokens after the final norm, the
+            ``num_extra_tokens`` extra tokens (the class token) first, then
+            the ``N`` patch tokens in raster order; and the attention asked
+            for by ``return_attention`` (``None`` when ``False``).
+        """
+        _, tokens, attention = self._encode(x, mask, return_attention)
+        return tokens, attention
+
+    def _encode(
+        self, x: Tensor, mask: Optional[Tensor],
+        return_attention: Union[bool, str]
+    ) -> Tuple[Tuple[Tensor, ...], Tensor, Optional[Tensor]]:
+        """The ``out_indices`` outputs, the last block's tokens (after the
+        final norm) and the requested attention (or ``None``)."""
+        kind = self._attention_kind(return_attention)
+        batch_size = x.shape[0]
+        x, patch_resolution = self.patch_embed(x)
+        if mask is not None:
+            check_patch_mask(mask, batch_size, patch_resolution,
+                             type(self).__name__)
+            x = replace_masked_tokens(x, mask, self.mask_token)
+
+        if self.cls_token is not None:
+            x = torch.cat((self.cls_token.expand(batch_size, -1, -1), x),
+                          dim=1)
+        x = x + resize_pos_embed(
+            self.pos_embed,
+            self.patch_resolution,
+            patch_resolution,
+            mode=self.interpolate_mode,
+            num_extra_tokens=self.num_extra_tokens)
+        x = self.pre_norm(self.drop_after_pos(x))
+
+        last = len(self.layers) - 1
+        outs = []
+        attention = None
+        for i, layer in enumerate(self.layers):
+            if i == last and kind is not None:
+                x, weights = encoder_layer_with_attention(layer, x)
+                attention = (class_attention if kind == 'cls' else
+                             patch_attention)(weights, self.num_extra_tokens)
+            else:
+                x = layer(x)
+            if i == last and self.final_norm:
+                x = self.ln1(x)
+            if i in self.out_indices:
+                outs.append(self._format_output(x, patch_resolution))
+        return tuple(outs), x, attention

@@ -1,5 +1,4 @@
 """MST: Masked Self-supervised Transformer."""
-import math
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
@@ -81,6 +80,12 @@ class MST(BaseSelfSupervisor):
     all of them) and the local views another, as DINO does. The teacher runs
     without drop path (DINO's teacher has none).
 
+    The backbone provides ``token_grid(imgs)``, the ``(h, w)`` grid of the
+    ``N`` tokens that are masked and restored, and ``forward_tokens(imgs,
+    mask, return_attention)``: its ``num_extra_tokens`` global tokens (the
+    projection head reads the first) followed by the ``N`` tokens, and the
+    attention guidance over them.
+
     Args:
         backbone (dict): An ``MSTVisionTransformer`` (``out_type=
             'cls_token'``, which the downstream and kNN configs use).
@@ -124,7 +129,8 @@ class MST(BaseSelfSupervisor):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        if not hasattr(self.backbone, 'forward_tokens'):
+        if not all(hasattr(self.backbone, name)
+                   for name in ('forward_tokens', 'token_grid')):
             raise TypeError(
                 f'MST: backbone {type(self.backbone).__name__} cannot take a '
                 f'token mask nor return attention; use MSTVisionTransformer')
@@ -140,13 +146,6 @@ class MST(BaseSelfSupervisor):
         for module in self.teacher.modules():
             if isinstance(module, DropPath):
                 module.drop_prob = 0.0
-
-    def token_grid(self, imgs: Tensor) -> Tuple[int, int]:
-        """The ``(h, w)`` patch grid of ``(B, 3, H, W)`` images (the patch
-        embedding pads the last partial patch)."""
-        stride = self.backbone.patch_embed.projection.stride
-        return (math.ceil(imgs.shape[2] / stride[0]),
-                math.ceil(imgs.shape[3] / stride[1]))
 
     @torch.no_grad()
     def teacher_forward(self, imgs: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
@@ -168,7 +167,7 @@ class MST(BaseSelfSupervisor):
         global_views, local_views = split_views(
             inputs, view_roles_of(data_samples, len(inputs)))
         imgs = torch.cat(global_views)  # (T * B, 3, H, W)
-        grid = self.token_grid(imgs)
+        grid = self.backbone.token_grid(imgs)
         self.teacher.update_parameters(
             nn.Sequential(self.backbone, self.neck))
         teacher_out, guidance = self.teacher_forward(imgs)

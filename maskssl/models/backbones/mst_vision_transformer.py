@@ -1,5 +1,6 @@
 """The MST backbone (Sec. 3.2): a ViT that takes a token mask and returns the
 last block's self-attention from the same forward pass."""
+import math
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -180,6 +181,13 @@ class MSTVisionTransformer(VisionTransformer):
         if not (isinstance(self.init_cfg, dict)
                 and self.init_cfg['type'] == 'Pretrained'):
             trunc_normal_(self.mask_token, std=0.02)
+
+    def token_grid(self, imgs: Tensor) -> Tuple[int, int]:
+        """The ``(h, w)`` patch grid of ``(B, 3, H, W)`` images, which masks
+        cover (the patch embedding pads a last partial patch)."""
+        stride = self.patch_embed.projection.stride
+        return (math.ceil(imgs.shape[2] / stride[0]),
+                math.ceil(imgs.shape[3] / stride[1]))
 
     def get_layer_depth(self, param_name: str,
                         prefix: str = '') -> Tuple[int, int]:

@@ -1,5 +1,7 @@
 """Maps of learned representations, for the visualisation tools."""
 from .feature_maps import cluster_map, grad_cam, maskdeep_level_maps
+from .mst_masks import (build_maskers, build_teacher, mst_mask_example,
+                        plot_mst_masks)
 from .saliency_masks import (build_fills, build_saliency,
                              plot_saliency_masks, read_image,
                              saliency_mask_example, sample_masked_views)
@@ -7,5 +9,6 @@ from .saliency_masks import (build_fills, build_saliency,
 __all__ = [
     'cluster_map', 'grad_cam', 'maskdeep_level_maps', 'build_fills',
     'build_saliency', 'plot_saliency_masks', 'read_image',
-    'saliency_mask_example', 'sample_masked_views'
+    'saliency_mask_example', 'sample_masked_views', 'build_maskers',
+    'build_teacher', 'mst_mask_example', 'plot_mst_masks'
 ]

@@ -9,12 +9,16 @@ TOY := data/toy
 install:
 	bash tools/install.sh
 
+# pytest-xdist workers, one torch thread each (tests/conftest.py); the suite
+# is mostly single-threaded, so 2 workers use both cores of a small machine.
+TEST_WORKERS ?= 2
+
 test: install
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -n $(TEST_WORKERS)
 
 # Everything except the end-to-end tests marked slow.
 test-fast: install
-	$(PY) -m pytest tests -m "not slow"
+	$(PY) -m pytest tests -m "not slow" -n $(TEST_WORKERS)
 
 toy-data: install
 	$(PY) tools/dataset_converters/make_toy_dataset.py $(TOY)

@@ -52,6 +52,6 @@ setup(
         'ftfy',
         'regex',
     ],
-    extras_require={'tests': ['pytest', 'pytest-timeout']},
+    extras_require={'tests': ['pytest', 'pytest-timeout', 'pytest-xdist']},
     license='Apache License 2.0',
     zip_safe=False)

@@ -1,8 +1,10 @@
+import os
 import os.path as osp
 import sys
 
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -16,6 +18,12 @@ PYTHON = sys.executable
 # modules that tests import into subprocesses (tests/helpers on PYTHONPATH),
 # not tests themselves
 collect_ignore = ['helpers']
+
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # `make test` runs pytest-xdist workers side by side: one thread each
+    # (and in the tools they start) keeps them from oversubscribing the cores
+    os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = '1'
+    torch.set_num_threads(1)
 
 register_all_modules()
 

@@ -96,7 +96,7 @@ def test_plain_dino_without_masker_and_decoder():
         lambda f: lambda x, mask=None, **kw: (calls.append(mask), f(
             x, mask=mask, **kw))[1])(model.backbone.forward_tokens)
     losses = model.loss(*views())
-    assert set(losses) == {'loss_ce'} and calls == [None]
+    assert set(losses) == {'loss_ce'} and calls == [None, None]
 
 
 def test_student_masks_come_from_the_teacher_attention_of_the_same_crop():
@@ -199,7 +199,9 @@ def test_every_masker_drives_mst(name):
     losses = model.loss(*views())
     sum(losses.values()).backward()
     assert all(math.isfinite(v.item()) for v in losses.values())
-    (mask, ) = masks
+    # the global views (masked), then the local views (never masked)
+    mask, *local = masks
+    assert local and all(m is None for m in local)
     assert mask.shape == (2 * B, 16) and mask.any()
     # the [MASK] embedding reached the student where tokens were masked
     assert model.backbone.mask_token.grad.abs().sum() > 0

@@ -346,3 +346,51 @@ def test_mst_knn(mst_pretrained, toy_root, tmp_path):
         results = _knn('vit-small-p16_knn_in1k.py', checkpoint, toy_root,
                        tmp_path)
         assert all(0 <= v <= 100 for v in results.values())
+
+
+@pytest.fixture(scope='module')
+def mst_swin_pretrained(toy_root, tmp_path_factory):
+    """(raw training checkpoint, extracted backbone) of a 2-iteration MST
+    Swin-T pretraining on 16 toy images: the toy config with the Swin-T
+    config's backbone, 64-px global views (a 2 x 2 last stage restored by a
+    5-stage decoder) and 24-px local views."""
+    views = 'train_dataloader.dataset.pipeline.1.transforms'
+    return _pretrain(
+        tmp_path_factory.mktemp('pretrain_mst_swin'),
+        'configs/mst/mst_vit-tiny-p8_1xb32-coslr-10e_toy.py', [
+            'model.backbone.type=MSTSwinTransformer',
+            'model.backbone.arch=tiny', 'model.backbone.img_size=224',
+            'model.backbone.out_type=avg_featmap',
+            'model.backbone.patch_size=4', 'model.neck.in_channels=768',
+            'model.decoder.in_channels=768',
+            'model.decoder.channels=[32,16,16,8,8]',
+            f'{views}.0.0.scale=64', f'{views}.1.0.scale=64',
+            f'train_dataloader.dataset.data_root={toy_root}',
+            'train_dataloader.dataset.indices=16'
+        ], tensors=SWIN_TENSORS + 1)
+
+
+def _swin_coco(toy: str) -> list:
+    """The COCO-style toy data for the Swin-T Mask R-CNN config: 224 px on
+    the short side (a Swin without pad_small_map needs stride-32 maps of at
+    least its 7 x 7 window), single-scale as the config."""
+    return DET + FEW_ROIS + [
+        o for o in _coco(toy) if '.pipeline.' not in o
+    ] + ['train_dataloader.dataset.pipeline.2.scale=(320,224)',
+         'val_dataloader.dataset.pipeline.1.scale=(320,224)']
+
+
+# mmpretrain's Swin-T: 183 tensors (+ MST's [MASK] embedding in the file);
+# the detector starts the norms of stages 1-3 afresh and resizes nothing
+SWIN_TENSORS = 183
+
+
+def test_mst_swin_checkpoint_transfers(mst_swin_pretrained, toy_root,
+                                       tmp_path):
+    """A tiny MST Swin-T checkpoint, extracted, into the Swin-T Mask R-CNN
+    config: every Swin tensor but the [MASK] embedding loaded."""
+    cases = {'mask-rcnn-swin': (
+        'mmdetection/mask-rcnn_swin-tiny_fpn_8xb2-1x_coco.py',
+        ['model.backbone'], _swin_coco, 'coco/bbox_mAP', 'extracted')}
+    _train_benchmark('mask-rcnn-swin', mst_swin_pretrained, toy_root,
+                     tmp_path, cases, loaded=SWIN_TENSORS)

@@ -24,10 +24,13 @@ model = dict(
 
 # A pretrained Swin has the norm of its last stage only; the norms of the
 # stages 1-3 outputs that feed the FPN start fresh (as mmdet's Swin does).
+# MST's Swin (MSTSwinTransformer) also saves its [MASK] embedding, which
+# the detector does not take.
 custom_hooks = [
     dict(type='mmpretrain.PretrainedCheckHook',
          allow_missing=['backbone.norm0.*', 'backbone.norm1.*',
-                        'backbone.norm2.*'])
+                        'backbone.norm2.*'],
+         allow_unexpected=['mask_token'])
 ]
 # atomic checkpoint writes: maskssl's SafeCheckpointHook (same arguments)
 default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

@@ -180,8 +180,10 @@ class MST(BaseSelfSupervisor):
         tokens, _ = self.backbone.forward_tokens(imgs, mask=mask)
         student_out = [self.neck((tokens[:, 0], ))]
         if local_views:
-            local_feats = self.backbone(torch.cat(local_views))
-            student_out.append(self.neck(local_feats, update_bn_stats=False))
+            local_tokens, _ = self.backbone.forward_tokens(
+                torch.cat(local_views))
+            student_out.append(
+                self.neck((local_tokens[:, 0], ), update_bn_stats=False))
         loss_ce = self.head.loss(
             torch.cat(student_out), teacher_out,
             num_student_crops=len(global_views) + len(local_views))

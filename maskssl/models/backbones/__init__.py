@@ -1,4 +1,5 @@
+from .mst_swin_transformer import MSTSwinTransformer
 from .mst_vision_transformer import MSTVisionTransformer
 from .normed_blocks_vit import NormedBlocksViT
 
-__all__ = ['MSTVisionTransformer', 'NormedBlocksViT']
+__all__ = ['MSTSwinTransformer', 'MSTVisionTransformer', 'NormedBlocksViT']

@@ -255,6 +255,25 @@ def ratio_table(results: List[BenchResult]) -> Dict[str, Any]:
     return dict(baseline=base.name, results=rows)
 
 
+def comparison_markdown(rows: List[Dict[str, Any]]) -> str:
+    """A markdown table of comparison rows (``test`` and ``baseline``
+    results of :func:`ratio_table`, under ``comparison``), as the method
+    READMEs print their speed tables."""
+    lines = ['| Comparison | ms/step | baseline ms/step | peak MB | baseline '
+             'peak MB | time ratio | train FLOP ratio | time / FLOP |',
+             '| :-- | --: | --: | --: | --: | --: | --: | --: |']
+    for row in rows:
+        t, b = row['test'], row['baseline']
+        mem = [f'{m:.0f}' if m is not None else 'n/a'
+               for m in (t['peak_mem_mb'], b['peak_mem_mb'])]
+        lines.append(
+            f'| {row["comparison"]} | {t["ms_per_step"]:.1f} | '
+            f'{b["ms_per_step"]:.1f} | {mem[0]} | {mem[1]} | '
+            f'{t["time_ratio"]:.3f} | {t["flop_ratio"]:.3f} | '
+            f'{t["time_over_flop"]:.3f} |')
+    return '\n'.join(lines)
+
+
 def format_table(table: Dict[str, Any]) -> str:
     header = (f'{"config":<48} {"ms/step":>9} {"img/s":>8} {"peak MB":>9} '
               f'{"GFLOPs/img":>10} {"train GF":>9} {"time x":>7} '

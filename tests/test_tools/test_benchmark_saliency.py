@@ -80,7 +80,7 @@ def test_rows_and_breakdown(configs):
     for row in rows:
         assert row['baseline']['time_ratio'] == 1.0
         assert row['test']['ms_per_step'] > 0
-    table = tool.format_rows(rows)
+    table = tool.comparison_markdown(rows)
     assert table.count('\n| ') == 3 + 1  # separator + 3 rows
     assert 'time / FLOP' in table
 

@@ -35,8 +35,8 @@ import mmpretrain
 import torch
 from mmengine.config import Config
 
-from maskssl.analysis import (StepRunner, ratio_table, report_json,
-                              run_benchmark)
+from maskssl.analysis import (StepRunner, comparison_markdown, ratio_table,
+                              report_json, run_benchmark)
 from maskssl.launch import load_config
 from maskssl.utils import register_all_modules
 
@@ -280,22 +280,6 @@ def breakdown_configs(base: Config,
     return cfgs
 
 
-def format_rows(rows: List[Dict[str, Any]]) -> str:
-    lines = ['| Comparison | ms/step | baseline ms/step | peak MB | baseline '
-             'peak MB | time ratio | train FLOP ratio | time / FLOP |',
-             '| :-- | --: | --: | --: | --: | --: | --: | --: |']
-    for row in rows:
-        t, b = row['test'], row['baseline']
-        mem = [f'{m:.0f}' if m is not None else 'n/a'
-               for m in (t['peak_mem_mb'], b['peak_mem_mb'])]
-        lines.append(
-            f'| {row["comparison"]} | {t["ms_per_step"]:.1f} | '
-            f'{b["ms_per_step"]:.1f} | {mem[0]} | {mem[1]} | '
-            f'{t["time_ratio"]:.3f} | {t["flop_ratio"]:.3f} | '
-            f'{t["time_over_flop"]:.3f} |')
-    return '\n'.join(lines)
-
-
 def format_breakdowns(breakdowns: Dict[str, Dict[str, Any]]) -> str:
     names = list(breakdowns)
     lines = ['| Part of the step | ' + ' | '.join(names) + ' |',
@@ -334,7 +318,7 @@ def main() -> None:
     print(f'\n{device_name}, batch {args.batch_size}, '
           f'{args.img_size or "config"} px, {args.iters} timed steps '
           f'(median), {args.warmup} warm-up\n')
-    print(format_rows(rows))
+    print(comparison_markdown(rows))
     print(f'\nOne step of {osp.basename(args.config)} and variants '
           f'({args.iters} steps after {args.warmup} warm-up, mean; share of '
           'the step):\n')

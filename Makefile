@@ -14,11 +14,11 @@ install:
 TEST_WORKERS ?= 2
 
 test: install
-	$(PY) -m pytest tests -n $(TEST_WORKERS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist worksteal
 
 # Everything except the end-to-end tests marked slow.
 test-fast: install
-	$(PY) -m pytest tests -m "not slow" -n $(TEST_WORKERS)
+	$(PY) -m pytest tests -m "not slow" -n $(TEST_WORKERS) --dist worksteal
 
 toy-data: install
 	$(PY) tools/dataset_converters/make_toy_dataset.py $(TOY)

@@ -82,7 +82,8 @@ def test_random_token_masker_rate_is_p():
 
 @pytest.mark.parametrize('ratio,num_tokens,expected',
                          [(0.75, 196, 147), (0.6, 36, 22), (0.5, 49, 25),
-                          (0.25, 16, 4), (0.4, 196, 79)])
+                          (0.25, 16, 4), (0.4, 196, 79), (0.9, 10, 9),
+                          (0.62, 10, 7)])
 def test_fixed_ratio_counts_are_mae_and_simmim_counts(ratio, num_tokens,
                                                       expected):
     # MAE keeps int(N (1 - r)) tokens; SimMIM masks ceil(N r)

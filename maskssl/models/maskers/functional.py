@@ -34,9 +34,11 @@ def _randint_inclusive(high: Tensor, generator: Optional[torch.Generator]
 
 def num_masked(num_tokens: int, mask_ratio: float) -> int:
     """Tokens a fixed-ratio mask covers: ``N - int(N * (1 - ratio))``, as
-    MAE keeps ``int(N * (1 - ratio))`` (``ceil(N * ratio)``, SimMIM's count,
-    up to float rounding)."""
-    return num_tokens - int(num_tokens * (1 - mask_ratio))
+    MAE keeps ``int(N * (1 - ratio))`` (``ceil(N * ratio)``, SimMIM's
+    count). A float error below 1e-9 does not drop a token: MAE's own
+    formula masks all 10 of 10 tokens at ratio 0.9 (``10 * (1 - 0.9)`` is
+    ``0.999...``); this one masks 9."""
+    return num_tokens - int(num_tokens * (1 - mask_ratio) + 1e-9)
 
 
 def bernoulli_mask(batch_size: int, num_tokens: int, p: float,

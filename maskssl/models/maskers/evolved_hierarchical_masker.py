@@ -1,0 +1,107 @@
+"""Evolved Hierarchical Masking (EHM Sec. IV): masks that follow a tree of
+the patches built from the model's own attention, at a depth that grows
+with training."""
+import numbers
+from typing import Optional, Tuple, Union
+
+import torch
+from mmengine.logging import MessageHub
+from mmpretrain.registry import MODELS
+from torch import Tensor
+
+from maskssl.utils.arg_checks import check_fraction
+from .base_token_masker import BaseTokenMasker
+from .functional import num_masked
+from .hierarchy import (build_hierarchy, evolved_mask, masking_depth,
+                        parts_at_depth)
+
+
+def training_progress(message_hub: MessageHub) -> float:
+    """``iter / max_iters`` from mmengine's message hub, clamped to
+    ``[0, 1]`` (the runner's ``RuntimeInfoHook`` stores both before every
+    iteration, so a resumed run continues the schedule exactly); 0 when no
+    ``max_iters`` is known (outside a training loop)."""
+    max_iters = message_hub.get_info('max_iters')
+    if not max_iters:
+        return 0.0
+    return min(max(message_hub.get_info('iter', 0) / max_iters, 0.0), 1.0)
+
+
+@MODELS.register_module()
+class EvolvedHierarchicalMasker(BaseTokenMasker):
+    """Evolved Hierarchical Masking (EHM Sec. IV-A, IV-B).
+
+    Per image, a binary tree over the ``N`` patches is built bottom-up by
+    average-linkage merging of the guidance similarity (Adaptive Hierarchy
+    Establishment, Eqs. 6-13, :func:`~.hierarchy.build_hierarchy`); it is
+    cut at a masking depth (Eq. 14, :func:`~.hierarchy.masking_depth`) into
+    parts (:func:`~.hierarchy.parts_at_depth`), and parts taken in random
+    order are masked until ``num_masked(N, mask_ratio)`` patches are
+    covered, the last one truncated (Eqs. 15-17,
+    :func:`~.hierarchy.evolved_mask`). At depth 0 this is random masking;
+    deeper cuts mask whole groups of related patches.
+
+    The count, the same in every image, is the family's MAE count
+    ``N - int(N * (1 - mask_ratio))`` (:func:`~.functional.num_masked`):
+    ``round(mask_ratio * N)`` where that product is an integer (147 of 196
+    at 0.75), otherwise ``ceil(mask_ratio * N)`` up to float rounding (37
+    of 49 at 0.75, 7 of 10 at 0.62 where ``round`` gives 6).
+
+    Guidance: ``'similarity'``, ``(B, N, N)``: attention between the patches
+    averaged over heads and the first blocks by the host; symmetrised here
+    (Eq. 6). Fixed count.
+
+    Args:
+        mask_ratio (float): Fraction of the patches masked, in ``(0, 1)``.
+            Defaults to 0.75 (EHM Sec. V-B, MAE's).
+        depth (str | float): ``'evolved'``: the fraction of each tree's
+            height at which it is cut moves linearly from ``start`` to
+            ``end`` with the training progress ``iter / max_iters`` read
+            from mmengine's message hub (0 outside training). A number in
+            ``[0, 1]``: a fixed fraction of the height (EHM Table IV's
+            ablations: 0.2 only shallow, 0.8 only deep). Defaults to
+            ``'evolved'``.
+        start (float): The fraction at the start of training, in
+            ``[0, 1]``; only for ``depth='evolved'``. Defaults to 0 (the
+            leaves).
+        end (float): The fraction at the end of training, in ``[0, 1]``;
+            only for ``depth='evolved'``. Defaults to 1 (the root).
+    """
+
+    guidance = 'similarity'
+    fixed_count = True
+
+    def __init__(self,
+                 mask_ratio: float = 0.75,
+                 depth: Union[str, float] = 'evolved',
+                 start: float = 0.0,
+                 end: float = 1.0) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.mask_ratio = check_fraction(mask_ratio, 'mask_ratio', name)
+        if depth != 'evolved':
+            if not isinstance(depth, numbers.Real):
+                raise ValueError(
+                    f"{name}: depth={depth!r} ({type(depth).__name__}); "
+                    f"expected 'evolved' or a number in [0, 1]")
+            depth = check_fraction(depth, 'depth', name, True, True)
+        self.depth = depth
+        self.start = check_fraction(start, 'start', name, True, True)
+        self.end = check_fraction(end, 'end', name, True, True)
+
+    def depth_fraction(self) -> float:
+        """The fraction of each tree's height to cut at now."""
+        if self.depth != 'evolved':
+            return self.depth
+        progress = training_progress(MessageHub.get_current_instance())
+        return self.start + (self.end - self.start) * progress
+
+    def generate(self, batch_size: int, grid: Tuple[int, int],
+                 guidance: Optional[Tensor],
+                 generator: Optional[torch.Generator],
+                 device: Optional[torch.device]) -> Tensor:
+        tree = build_hierarchy(guidance)
+        depth = masking_depth(self.depth_fraction(), tree.height)
+        parts = parts_at_depth(tree, depth)
+        return evolved_mask(parts, num_masked(grid[0] * grid[1],
+                                              self.mask_ratio), generator)

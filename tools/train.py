@@ -12,6 +12,7 @@ import sys
 import warnings
 from typing import Optional
 
+from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -112,7 +113,8 @@ def train(cfg, args, stale_lock: Optional[str] = None) -> None:
         else:
             model = runner.model
             try:
-                meta = check_resume(source, getattr(model, 'module', model))
+                meta = check_resume(
+                    source, model.module if is_model_wrapper(model) else model)
             except ResumeError as err:
                 sys.exit(f'error: {err}')
             if is_finished(meta, cfg.train_cfg):

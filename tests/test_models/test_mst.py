@@ -11,7 +11,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from maskssl.models.algorithms.mst import split_views, symmetric
-from maskssl.models.backbones.mst_vision_transformer import class_attention
+from maskssl.models.utils.attention import class_attention
 from test_token_maskers import MASKERS
 
 B, SIZE, LOCAL = 4, 32, 16  # 32 px / 8 px patches: a 4 x 4 grid

@@ -7,8 +7,8 @@ from mmpretrain.models import VisionTransformer
 from mmpretrain.registry import MODELS
 
 from maskssl.models.backbones import MSTVisionTransformer
-from maskssl.models.backbones.mst_vision_transformer import (
-    class_attention, patch_attention, replace_masked_tokens)
+from maskssl.models.utils.attention import class_attention, patch_attention
+from maskssl.models.utils.token_masking import replace_masked_tokens
 
 ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 GRID = 4  # img_size 32 / patch_size 8

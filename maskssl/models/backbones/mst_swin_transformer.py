@@ -14,8 +14,8 @@ from mmpretrain.models.utils import ShiftWindowMSA, WindowMSA, to_2tuple
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from .mst_vision_transformer import (ATTENTION_KINDS, check_patch_mask,
-                                     replace_masked_tokens)
+from ..utils.token_masking import check_patch_mask, replace_masked_tokens
+from .mst_vision_transformer import ATTENTION_KINDS
 
 OUT_TYPES = ('featmap', 'avg_featmap')
 # the additive attention mask of a key a query must not see (Swin's value)

@@ -1,150 +1,21 @@
 """The MST backbone (Sec. 3.2): a ViT that takes a token mask and returns the
 last block's self-attention from the same forward pass."""
 import math
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models import VisionTransformer
-from mmpretrain.models.utils import MultiheadAttention, resize_pos_embed
+from mmpretrain.models.utils import resize_pos_embed
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from ..utils.attention import (class_attention, encoder_layer_with_attention,
+                               patch_attention)
+from ..utils.token_masking import check_patch_mask, replace_masked_tokens
+
 ATTENTION_KINDS = ('cls', 'patch')
-
-
-def check_patch_mask(mask: Tensor, batch_size: int, grid: Sequence[int],
-                     owner: str = '') -> None:
-    """Raise unless ``mask`` is a bool ``(B, h * w)`` patch-token mask.
-
-    Args:
-        mask (Tensor): the mask to check; True = masked.
-        batch_size (int): ``B``, images in the batch.
-        grid (Sequence[int]): ``(h, w)``, the patch grid of the batch.
-        owner (str): who takes the mask, to start the message with.
-
-    Raises:
-        ValueError: naming the expected shape ``(B, h*w)`` and what came.
-    """
-    h, w = grid
-    expected = (batch_size, h * w)
-    if (not isinstance(mask, Tensor) or mask.dtype != torch.bool
-            or tuple(mask.shape) != expected):
-        got = (f'{mask.dtype} {tuple(mask.shape)}' if isinstance(
-            mask, Tensor) else type(mask).__name__)
-        prefix = f'{owner}: ' if owner else ''
-        raise ValueError(
-            f'{prefix}mask is {got}; expected a bool tensor of shape '
-            f'(B, h*w) = {expected} for a {h}x{w} patch grid, True = masked')
-
-
-def replace_masked_tokens(tokens: Tensor, mask: Tensor,
-                          mask_token: Tensor) -> Tensor:
-    """MST Eq. 6: masked patch embeddings become the ``[MASK]`` embedding.
-
-    Args:
-        tokens (Tensor): ``(B, N, C)`` patch embeddings ``e``, before the
-            position embedding is added (as in BEiT).
-        mask (Tensor): bool ``(B, N)``, True = masked (``m_i = 1``).
-        mask_token (Tensor): ``(1, 1, C)`` learnable ``[MASK]`` embedding.
-
-    Returns:
-        Tensor: ``(B, N, C)``, ``mask_token`` where ``mask``, else ``tokens``.
-    """
-    return torch.where(mask.unsqueeze(-1), mask_token.to(tokens.dtype),
-                       tokens)
-
-
-def attention_with_weights(attn: MultiheadAttention,
-                           x: Tensor) -> Tuple[Tensor, Tensor]:
-    """Run mmpretrain's ``MultiheadAttention`` and keep its attention map.
-
-    The same operations as ``MultiheadAttention.forward`` (qkv projection,
-    softmax of ``Q K^T / sqrt(d)`` with ``d`` the head dimension, attention
-    dropout, output projection, layer scale, drop path), with the softmax
-    written out so that its weights are returned: in eval mode, or without
-    attention dropout, the output equals the module's up to float rounding.
-    At rate 0 (mmpretrain's ViT default) the attention dropout draws no
-    random numbers, so the drop path's draws match the module's.
-
-    Args:
-        attn (MultiheadAttention): the attention module of a ViT block.
-        x (Tensor): ``(B, L, C)``, the block's normed input tokens.
-
-    Returns:
-        tuple[Tensor, Tensor]: the module output ``(B, L, C)`` and the
-        attention weights ``(B, heads, L, L)`` (query, key; before attention
-        dropout; each row sums to 1).
-    """
-    batch, length, _ = x.shape
-    qkv = attn.qkv(x).reshape(batch, length, 3, attn.num_heads,
-                              attn.head_dims).permute(2, 0, 3, 1, 4)
-    q, k, v = qkv[0], qkv[1], qkv[2]
-    weights = torch.softmax(
-        q @ k.transpose(-2, -1) * attn.head_dims**-0.5, dim=-1)
-    dropped = F.dropout(weights, attn.attn_drop, attn.training)
-    out = (dropped @ v).transpose(1, 2).reshape(batch, length,
-                                                attn.embed_dims)
-    out = attn.out_drop(attn.gamma1(attn.proj_drop(attn.proj(out))))
-    return out, weights
-
-
-def encoder_layer_with_attention(layer: nn.Module,
-                                 x: Tensor) -> Tuple[Tensor, Tensor]:
-    """One mmpretrain ViT ``TransformerEncoderLayer`` that also returns its
-    attention weights: ``x + attn(ln1(x))``, then ``ffn(ln2(x)) + x``.
-
-    Args:
-        layer (nn.Module): a ``TransformerEncoderLayer``.
-        x (Tensor): ``(B, L, C)`` input tokens.
-
-    Returns:
-        tuple[Tensor, Tensor]: the layer output ``(B, L, C)`` and the
-        attention weights ``(B, heads, L, L)``.
-    """
-    attended, weights = attention_with_weights(layer.attn, layer.ln1(x))
-    x = x + attended
-    return layer.ffn(layer.ln2(x), identity=x), weights
-
-
-def class_attention(weights: Tensor, num_extra_tokens: int = 1) -> Tensor:
-    """MST Eq. 4: the class-token query's attention to the patch tokens,
-    averaged over heads.
-
-    The softmax runs over all keys, the class token's own included, and its
-    column is then dropped without renormalising, as DINO's
-    ``get_last_selfattention`` users do (``attentions[:, :, 0, 1:]``), so a
-    row sums to ``1 -`` the class token's attention to itself.
-
-    Args:
-        weights (Tensor): ``(B, heads, L, L)`` attention weights with the
-            class token first, ``L = num_extra_tokens + N``.
-        num_extra_tokens (int): leading non-patch tokens. Defaults to 1.
-
-    Returns:
-        Tensor: ``(B, N)``.
-    """
-    return weights[:, :, 0, num_extra_tokens:].mean(dim=1)
-
-
-def patch_attention(weights: Tensor, num_extra_tokens: int = 1) -> Tensor:
-    """The patch-to-patch attention, averaged over heads.
-
-    Rows are queries, columns keys (not symmetric); as in
-    :func:`class_attention` the columns of extra tokens are dropped without
-    renormalising.
-
-    Args:
-        weights (Tensor): ``(B, heads, L, L)`` attention weights,
-            ``L = num_extra_tokens + N``.
-        num_extra_tokens (int): leading non-patch tokens. Defaults to 1.
-
-    Returns:
-        Tensor: ``(B, N, N)``.
-    """
-    return weights[:, :, num_extra_tokens:, num_extra_tokens:].mean(dim=1)
 
 
 @MODELS.register_module()

@@ -255,6 +255,46 @@ def ratio_table(results: List[BenchResult]) -> Dict[str, Any]:
     return dict(baseline=base.name, results=rows)
 
 
+def comparison_rows(cfgs: Dict[str, Config], iters: int, warmup: int,
+                    batch_size: int, img_size: Optional[int],
+                    device: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Run :func:`run_benchmark` on ``cfgs`` (the baseline last) and return
+    one row per other config: ``comparison`` (``'<name> vs <baseline>'``),
+    ``test`` and ``baseline``, results of :func:`ratio_table` with their
+    ratios to the baseline (what :func:`comparison_markdown` prints)."""
+    results = run_benchmark(cfgs, iters, warmup, batch_size, img_size,
+                            device)
+    table = ratio_table(results)['results']
+    return [dict(comparison=f'{row["name"]} vs {table[-1]["name"]}',
+                 test=row, baseline=table[-1]) for row in table[:-1]]
+
+
+def without_amp(cfg: Config) -> Config:
+    """A copy of a config whose ``AmpOptimWrapper`` (CUDA only in mmengine)
+    is a plain ``OptimWrapper`` with the same optimizer and clipping."""
+    cfg = copy.deepcopy(cfg)
+    if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':
+        cfg.optim_wrapper.type = 'OptimWrapper'
+        for key in ('loss_scale', 'dtype'):
+            cfg.optim_wrapper.pop(key, None)
+    return cfg
+
+
+def counts_fused_attention(device: str) -> bool:
+    """Whether torch's ``FlopCounterMode`` (the harness's FLOP count) counts
+    ``scaled_dot_product_attention`` on ``device``. It did not on CPU with
+    torch 2.14, where ViT blocks use the fused kernel: their attention
+    matmuls (``2 L^2 C`` multiply-adds per block and image, about 8% of a
+    ViT-S/16 block at 224 px) are then missing from every FLOP count, while
+    attention written out as matmuls to return its weights (a teacher's last
+    block for MST's masker, EHM's attention pass) is counted."""
+    q = torch.zeros(1, 1, 2, 2, device=device)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        torch.nn.functional.scaled_dot_product_attention(q, q, q)
+    return counter.get_total_flops() > 0
+
+
 def comparison_markdown(rows: List[Dict[str, Any]]) -> str:
     """A markdown table of comparison rows (``test`` and ``baseline``
     results of :func:`ratio_table`, under ``comparison``), as the method

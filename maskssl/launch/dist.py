@@ -48,7 +48,9 @@ def adapt_cfg_to_cpu(cfg: Config, distributed: bool) -> List[str]:
     wrapped by :class:`~maskssl.engine.CPUDistributedDataParallel`, which
     reverts every SyncBN layer (those from class defaults included) and passes
     ``device_ids=None``. ``sync_bn`` (mmengine's post-build conversion) is
-    dropped.
+    dropped. mmengine's ``AmpOptimWrapper`` asserts a GPU, so a config that
+    asks for it (mmdet's and mmseg's ViT recipes, ``--amp``) trains in fp32
+    with ``OptimWrapper`` (``loss_scale`` and ``dtype`` dropped).
 
     Args:
         cfg (Config): The full config.
@@ -61,6 +63,13 @@ def adapt_cfg_to_cpu(cfg: Config, distributed: bool) -> List[str]:
     if cfg.get('sync_bn') is not None:
         cfg.sync_bn = None
         changes.append('sync_bn -> None')
+    optim_wrapper = cfg.get('optim_wrapper') or {}
+    if optim_wrapper.get('type') in ('AmpOptimWrapper',
+                                     'mmengine.AmpOptimWrapper'):
+        optim_wrapper['type'] = 'OptimWrapper'
+        for key in ('loss_scale', 'dtype'):
+            optim_wrapper.pop(key, None)
+        changes.append('AmpOptimWrapper -> OptimWrapper (fp32)')
     if distributed:
         env_cfg = cfg.get('env_cfg') or {}
         env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {},

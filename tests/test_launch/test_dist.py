@@ -25,6 +25,22 @@ def test_non_distributed_leaves_wrapper_alone():
     assert 'model_wrapper_cfg' not in cfg
 
 
+def test_amp_becomes_fp32_on_cpu():
+    """mmengine's AmpOptimWrapper asserts a GPU: the optim wrapper is
+    rebuilt as a plain OptimWrapper that builds with the same optimizer."""
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config(dict(optim_wrapper=dict(
+        type='AmpOptimWrapper', loss_scale='dynamic', dtype='float16',
+        optimizer=dict(type='AdamW', lr=1e-4), clip_grad=None)))
+    changes = adapt_cfg_to_cpu(cfg, distributed=False)
+    assert changes == ['AmpOptimWrapper -> OptimWrapper (fp32)']
+    assert cfg.optim_wrapper == dict(type='OptimWrapper', clip_grad=None,
+                                     optimizer=dict(type='AdamW', lr=1e-4))
+    wrapper = build_optim_wrapper(nn.Linear(2, 2), cfg.optim_wrapper)
+    assert type(wrapper).__name__ == 'OptimWrapper'
+    assert wrapper.optimizer.defaults['lr'] == 1e-4
+
+
 def test_cpu_wrapper_reverts_sync_bn(tmp_path, monkeypatch):
     monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
     monkeypatch.setenv('MASTER_PORT', '29531')

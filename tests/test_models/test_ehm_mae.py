@@ -218,6 +218,8 @@ def test_unmasked_and_random_forwards_stay_maes():
     feats = model.extract_feat(x)
     ref = VisionTransformer.forward(model.backbone, x)
     assert torch.equal(feats[0], ref[0])
+    # a plain call (kNN, feature extraction) gets the features too
+    assert torch.equal(model.backbone(x)[0], ref[0])
     latent, mask, ids = model.backbone(x, mask=True)  # MAEViT's own mask
     assert latent.shape == (2, 1 + 4, 32) and mask.sum().item() == 24
 

@@ -16,7 +16,8 @@ from maskssl.models.maskers.evolved_hierarchical_masker import \
     training_progress
 from maskssl.models.maskers.functional import num_masked
 from maskssl.models.maskers.hierarchy import (evolved_mask, masking_depth,
-                                              parts_at_depth)
+                                              parts_at_depth,
+                                              random_leaf_order)
 
 
 def random_similarity(batch_size, n, seed, symmetric=True):
@@ -246,6 +247,63 @@ def test_masks_are_whole_parts_plus_one_truncated_part_and_exact():
                 hit = mask[b][parts[b] == part]
                 partial += int(hit.any() and not hit.all())
             assert partial <= 1
+
+
+def _leaves(tree, b, node):
+    """The leaves under ``node`` of tree ``b``, by walking the merges."""
+    n = tree.children.shape[1] + 1
+    if node < n:
+        return {node}
+    left, right = tree.children[b, node - n].tolist()
+    return _leaves(tree, b, left) | _leaves(tree, b, right)
+
+
+def test_random_leaf_order_keeps_every_subtree_contiguous():
+    n, batch = 20, 6
+    tree = build_hierarchy(random_similarity(batch, n, 3))
+    orders = [random_leaf_order(tree, torch.Generator().manual_seed(s))
+              for s in (0, 1)]
+    assert not torch.equal(orders[0], orders[1])
+    for order in orders:
+        for b in range(batch):
+            assert sorted(order[b].tolist()) == list(range(n))
+            for node in range(n, 2 * n - 1):
+                pos = sorted(order[b, list(_leaves(tree, b, node))].tolist())
+                assert pos == list(range(pos[0], pos[0] + len(pos)))
+
+
+@pytest.mark.parametrize('fraction', [0.5, 1.0])
+def test_truncated_part_keeps_whole_subtrees(fraction):
+    """The masker's truncation follows the tree: inside the parts of the
+    cut, the nodes partly masked are the ancestors of one patch (a chain),
+    so even at the root cut the mask is a union of tree nodes, not a random
+    subset."""
+    n, batch = 36, 8
+    sim = random_similarity(batch, n, 5).float()
+    tree = build_hierarchy(sim)
+    parts = parts_at_depth(tree, masking_depth(fraction, tree.height))
+    masker = EvolvedHierarchicalMasker(depth=fraction)
+    mask = masker(batch, (6, 6), sim, torch.Generator().manual_seed(2))
+    for b in range(batch):
+        partial = []
+        for node in range(n, 2 * n - 1):
+            leaves = list(_leaves(tree, b, node))
+            hit = mask[b, leaves]
+            if (len(parts[b, leaves].unique()) == 1 and hit.any()
+                    and not hit.all()):
+                partial.append(set(leaves))
+        partial.sort(key=len)
+        assert all(a < c for a, c in zip(partial, partial[1:]))
+    # and a random subset of 27 of 36 leaves would break the chain
+    rand = torch.rand(batch, n).argsort(1).argsort(1) < 27
+    broken = 0
+    for b in range(batch):
+        partial = [_leaves(tree, b, node) for node in range(n, 2 * n - 1)
+                   if 0 < int(rand[b, list(_leaves(tree, b, node))].sum())
+                   < len(_leaves(tree, b, node))]
+        partial.sort(key=len)
+        broken += not all(a < c for a, c in zip(partial, partial[1:]))
+    assert broken > 0
 
 
 def test_mask_at_leaf_depth_is_uniform_random():

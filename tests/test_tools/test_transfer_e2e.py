@@ -394,3 +394,55 @@ def test_mst_swin_checkpoint_transfers(mst_swin_pretrained, toy_root,
         ['model.backbone'], _swin_coco, 'coco/bbox_mAP', 'extracted')}
     _train_benchmark('mask-rcnn-swin', mst_swin_pretrained, toy_root,
                      tmp_path, cases, loaded=SWIN_TENSORS)
+
+
+@pytest.fixture(scope='module')
+def ehm_pretrained(toy_root, tmp_path_factory):
+    """(raw training checkpoint, extracted backbone) of a 1-iteration EHM-MAE
+    ViT-B/16 pretraining (the toy config at the benchmarks' arch: 224 px, a
+    1-block decoder) on 8 toy images: mmpretrain's 150 ViT tensors."""
+    return _pretrain(
+        tmp_path_factory.mktemp('pretrain_ehm'),
+        'configs/ehm/ehm-mae_vit-tiny-p4_1xb32-coslr-10e_toy.py', [
+            'model.backbone.arch=base', 'model.backbone.patch_size=16',
+            'model.backbone.img_size=224', 'model.neck.num_patches=196',
+            'model.neck.patch_size=16', 'model.neck.embed_dim=768',
+            'model.neck.decoder_embed_dim=32', 'model.neck.decoder_depth=1',
+            'model.neck.decoder_num_heads=2', 'model.head.patch_size=16',
+            'train_dataloader.dataset.pipeline.1.scale=224',
+            f'train_dataloader.dataset.data_root={toy_root}',
+            'train_dataloader.dataset.indices=8'
+        ], tensors=150)
+
+
+EHM_CASES = {
+    'finetune-vit': (
+        'classification/vit-base-p16_8xb128-coslr-100e_in1k.py',
+        ['model.backbone'],
+        lambda t: _imagenet(t) + ['data_preprocessor.num_classes=8'],
+        'accuracy/top1', 'raw'),
+    'linear-vit': (
+        'classification/vit-base-p16_8xb2048-linear-coslr-90e_in1k.py',
+        ['model.backbone'], _imagenet, 'accuracy/top1', 'extracted'),
+    'upernet-vit': (
+        'mmsegmentation/upernet_vit-base-p16_8xb2-160k_ade20k-512x512.py',
+        ['model.backbone'], _ade, 'mIoU', 'raw'),
+    'mask-rcnn-vit': (
+        'mmdetection/mask-rcnn_vit-base-p16_simple-fpn_8xb2-ms-1x_coco.py',
+        ['model.backbone'], lambda t: DET + FEW_ROIS + _coco(t),
+        'coco/bbox_mAP', 'extracted'),
+}
+# tensors proved equal to the checkpoint's, of the ViT-B's 150: the linear
+# probe takes them all; the fine-tune, UperNet and Mask R-CNN backbones
+# have their own final norm (ln2, or none), and the last two resize the
+# position embedding to their image size
+EHM_LOADED = {'finetune-vit': 148, 'linear-vit': 150, 'upernet-vit': 147,
+              'mask-rcnn-vit': 147}
+
+
+@pytest.mark.parametrize('name', list(EHM_CASES))
+def test_ehm_checkpoint_transfers(name, ehm_pretrained, toy_root, tmp_path):
+    """An EHM-MAE checkpoint, raw and extracted, into the ViT-B fine-tune,
+    linear, UperNet and Mask R-CNN configs."""
+    _train_benchmark(name, ehm_pretrained, toy_root, tmp_path, EHM_CASES,
+                     loaded=EHM_LOADED[name])

@@ -34,17 +34,15 @@ Example (one GPU)::
 import argparse
 import copy
 import os.path as osp
-import time
-from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
-from mmengine.logging import MessageHub
-from torch.utils.flop_counter import FlopCounterMode
 
-from maskssl.analysis import (StepRunner, comparison_markdown, ratio_table,
-                              report_json, run_benchmark)
+from maskssl.analysis import (PartTimers, StepRunner, comparison_markdown,
+                              comparison_rows, counts_fused_attention,
+                              report_json, time_parts, without_amp)
+from maskssl.analysis.breakdown import Patch
 from maskssl.launch import load_config
 from maskssl.utils import register_all_modules
 from maskssl.utils.arg_checks import check_int
@@ -120,17 +118,6 @@ def view_counts(cfg: Config) -> Tuple[int, int]:
     return counts['global'], counts['local']
 
 
-def without_amp(cfg: Config) -> Config:
-    """A copy of a config whose ``AmpOptimWrapper`` (CUDA only in mmengine)
-    is a plain ``OptimWrapper`` with the same optimizer and clipping."""
-    cfg = copy.deepcopy(cfg)
-    if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':
-        cfg.optim_wrapper.type = 'OptimWrapper'
-        for key in ('loss_scale', 'dtype'):
-            cfg.optim_wrapper.pop(key, None)
-    return cfg
-
-
 def variant(cfg: Config, masker: bool = True, decoder: bool = True) -> Config:
     """A copy of an MST config with its masker and/or decoder switched off
     (``None``); the rest (backbone, heads, views, optimizer) unchanged."""
@@ -161,95 +148,30 @@ def comparison_configs(base: Config) -> Dict[str, Config]:
     }
 
 
-def counts_fused_attention(device: str) -> bool:
-    """Whether torch's ``FlopCounterMode`` (the harness's FLOP count) counts
-    ``scaled_dot_product_attention`` on ``device``. It did not on CPU with
-    torch 2.14, where ViT blocks use the fused kernel: their attention
-    matmuls (``2 L^2 C`` multiply-adds per block and image, about 8% of a
-    ViT-S/16 block at 224 px) are then missing from every FLOP count, while
-    the teacher's last block, written out as matmuls to return its attention
-    when a masker needs it, is counted."""
-    q = torch.zeros(1, 1, 2, 2, device=device)
-    counter = FlopCounterMode(display=False)
-    with counter:
-        torch.nn.functional.scaled_dot_product_attention(q, q, q)
-    return counter.get_total_flops() > 0
-
-
-def run_rows(cfgs: Dict[str, Config], iters: int, warmup: int,
-             batch_size: int, img_size: Optional[int],
-             device: str) -> List[Dict[str, Any]]:
-    """One row per non-baseline config: its result and the baseline's, with
-    ratios (:func:`ratio_table`)."""
-    results = run_benchmark(cfgs, iters, warmup, batch_size, img_size,
-                            device)
-    table = ratio_table(results)['results']
-    return [dict(comparison=f'{row["name"]} vs {table[-1]["name"]}',
-                 test=row, baseline=table[-1]) for row in table[:-1]]
-
-
-class StepTimers:
-    """Times the parts of an MST training step by wrapping, on the model
-    instance, ``teacher_forward`` and the ``forward`` of its ``masker``,
-    ``decoder`` and ``restore_loss`` (a part whose module is ``None`` is not
-    wrapped and stays at 0).
-
-    Only the outermost timed call records, so the parts are disjoint
-    intervals of the step. The decoder's and the loss's backward run in the
-    step's backward and are not in their parts. On CUDA each timed call
-    synchronises before and after, so a part does not absorb queued work.
+class StepTimers(PartTimers):
+    """Times the parts of an MST training step (:class:`PartTimers`: only
+    the outermost timed call records, so the parts are disjoint) by
+    wrapping, on the model instance, ``teacher_forward`` and the
+    ``forward`` of its ``masker``, ``decoder`` and ``restore_loss`` (a part
+    whose module is ``None`` is not wrapped and stays at 0). The decoder's
+    and the loss's backward run in the step's backward and are not in their
+    parts.
     """
 
     def __init__(self, model: torch.nn.Module, device: str) -> None:
+        super().__init__([key for key, _ in PARTS], device)
         self.model = model
-        self.cuda = device.startswith('cuda')
-        self.totals = {key: 0.0 for key, _ in PARTS}
-        self.calls = {key: 0 for key, _ in PARTS}
-        self.active = False
-        self._depth = 0
 
-    def _sync(self) -> None:
-        if self.cuda:
-            torch.cuda.synchronize()
-
-    def _timed(self, fn: Callable, key: str) -> Callable:
-        def wrapper(*args, **kwargs):
-            if not self.active or self._depth:
-                self._depth += 1
-                try:
-                    return fn(*args, **kwargs)
-                finally:
-                    self._depth -= 1
-            self._sync()
-            start = time.perf_counter()
-            self._depth += 1
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self._depth -= 1
-                self._sync()
-                self.totals[key] += time.perf_counter() - start
-                self.calls[key] += 1
-        return wrapper
-
-    @contextmanager
-    def patched(self) -> Iterator['StepTimers']:
-        """Install the wrappers for the duration of the block."""
+    def patches(self) -> List[Patch]:
         model = self.model
         patches = [(model, 'teacher_forward',
-                    self._timed(model.teacher_forward, 'teacher'))]
+                    self.timed(model.teacher_forward, 'teacher'))]
         for key in ('masker', 'decoder', 'restore_loss'):
             module = getattr(model, key)
             if module is not None:
                 patches.append((module, 'forward',
-                                self._timed(module.forward, key)))
-        for obj, name, wrapper in patches:
-            setattr(obj, name, wrapper)
-        try:
-            yield self
-        finally:
-            for obj, name, _ in patches:
-                delattr(obj, name)
+                                self.timed(module.forward, key)))
+        return patches
 
 
 def step_breakdown(cfg: Config, batch_size: int, img_size: Optional[int],
@@ -259,32 +181,14 @@ def step_breakdown(cfg: Config, batch_size: int, img_size: Optional[int],
     untimed ones, and each part of them (:class:`StepTimers`).
 
     Returns:
-        dict: ``step_ms`` (mean step), ``{part}_ms`` (mean per step) and
-        ``{part}_share`` of the step for each part of :data:`PARTS`, and
-        ``calls_per_step`` (outermost timed calls of each part). Shares are
-        of the summed step times; the parts are disjoint, so they sum to at
-        most 1.
+        dict: :func:`~maskssl.analysis.time_parts`'s ``step_ms`` (mean
+        step), ``{part}_ms`` (mean per step) and ``{part}_share`` of the
+        step for each part of :data:`PARTS`, and ``calls_per_step``
+        (outermost timed calls of each part); the shares sum to at most 1.
     """
-    # the teacher's CosineEMA reads the schedule's position, as in training
-    hub = MessageHub.get_current_instance()
-    hub.update_info('iter', 0)
-    hub.update_info('max_iters', warmup + iters)
     runner = StepRunner('breakdown', cfg, batch_size, img_size, device)
-    timers = StepTimers(runner.model, device)
-    with timers.patched():
-        for _ in range(warmup):
-            runner.step(record=False)
-        timers.active = True
-        for i in range(iters):
-            hub.update_info('iter', warmup + i)
-            runner.step()
-    total = sum(runner.times)
-    out: Dict[str, Any] = dict(step_ms=1e3 * total / iters)
-    for key, _ in PARTS:
-        out[f'{key}_ms'] = 1e3 * timers.totals[key] / iters
-        out[f'{key}_share'] = timers.totals[key] / total
-    out['calls_per_step'] = {k: n / iters for k, n in timers.calls.items()}
-    return out
+    return time_parts(runner, StepTimers(runner.model, device), iters,
+                      warmup)
 
 
 def format_breakdown(breakdown: Dict[str, Any]) -> str:
@@ -309,8 +213,9 @@ def main() -> None:
         if not device.startswith('cuda'):
             base = without_amp(base)
             precision = "fp32 (the config's AMP needs CUDA)"
-    rows = run_rows(comparison_configs(base), args.iters, args.warmup,
-                    args.batch_size, args.img_size, device)
+    rows = comparison_rows(comparison_configs(base), args.iters,
+                           args.warmup, args.batch_size, args.img_size,
+                           device)
     breakdown = step_breakdown(variant(base), args.batch_size, args.img_size,
                                device, args.iters, args.warmup)
 

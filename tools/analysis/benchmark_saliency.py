@@ -27,16 +27,15 @@ Example (one GPU)::
 import argparse
 import copy
 import os.path as osp
-import time
-from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import mmpretrain
 import torch
 from mmengine.config import Config
 
-from maskssl.analysis import (StepRunner, comparison_markdown, ratio_table,
-                              report_json, run_benchmark)
+from maskssl.analysis import (PartTimers, StepRunner, comparison_markdown,
+                              comparison_rows, report_json, time_parts)
+from maskssl.analysis.breakdown import Patch
 from maskssl.launch import load_config
 from maskssl.utils import register_all_modules
 
@@ -136,65 +135,29 @@ def run_rows(groups: List[Dict[str, Config]], iters: int, warmup: int,
              batch_size: int, img_size: Optional[int],
              device: str) -> List[Dict[str, Any]]:
     """One row per non-baseline config of each group: its result and the
-    baseline's, with ratios (:func:`ratio_table`)."""
-    rows = []
-    for cfgs in groups:
-        results = run_benchmark(cfgs, iters, warmup, batch_size, img_size,
-                                device)
-        table = ratio_table(results)['results']
-        for row in table[:-1]:
-            rows.append(dict(comparison=f'{row["name"]} vs '
-                             f'{table[-1]["name"]}',
-                             test=row, baseline=table[-1]))
-    return rows
+    baseline's, with ratios (:func:`~maskssl.analysis.comparison_rows`)."""
+    return [row for cfgs in groups
+            for row in comparison_rows(cfgs, iters, warmup, batch_size,
+                                       img_size, device)]
 
 
-class StepTimers:
-    """Times the parts of a SaliencyMoCoV2 training step by wrapping, on the
-    model instance, ``_momentum_forward``, ``_foreground`` and the fill's
+class StepTimers(PartTimers):
+    """Times the parts of a SaliencyMoCoV2 training step
+    (:class:`PartTimers`: only the outermost timed call records, so the
+    parts are disjoint) by wrapping, on the model instance,
+    ``_momentum_forward``, ``_foreground`` and the fill's
     ``input_transform``, ``sample_mask``, ``fill`` (and ``forward``, only to
     recognise the hard negative: the momentum forward of the output of
     ``fill.forward(..., negative=True)``).
 
-    Only the outermost timed call records, so the parts are disjoint
-    intervals of the step: a momentum forward inside ``_foreground`` (the
-    query's saliency with the momentum source) counts as saliency. On CUDA
-    each timed call synchronises before and after.
+    A momentum forward inside ``_foreground`` (the query's saliency with the
+    momentum source) counts as saliency.
     """
 
     def __init__(self, model: torch.nn.Module, device: str) -> None:
+        super().__init__([key for key, _ in PARTS], device)
         self.model = model
-        self.cuda = device.startswith('cuda')
-        self.totals = {key: 0.0 for key, _ in PARTS}
-        self.calls = {key: 0 for key, _ in PARTS}
-        self.active = False
-        self._depth = 0
         self._negative: Optional[torch.Tensor] = None
-
-    def _sync(self) -> None:
-        if self.cuda:
-            torch.cuda.synchronize()
-
-    def _timed(self, fn: Callable, part: Callable[..., str]) -> Callable:
-        def wrapper(*args, **kwargs):
-            if not self.active or self._depth:
-                self._depth += 1
-                try:
-                    return fn(*args, **kwargs)
-                finally:
-                    self._depth -= 1
-            key = part(*args, **kwargs)
-            self._sync()
-            start = time.perf_counter()
-            self._depth += 1
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self._depth -= 1
-                self._sync()
-                self.totals[key] += time.perf_counter() - start
-                self.calls[key] += 1
-        return wrapper
 
     def _fill_forward(self, fn: Callable) -> Callable:
         def wrapper(imgs, foreground, negative=False, generator=None):
@@ -210,26 +173,16 @@ class StepTimers:
             return 'hard_negative'
         return 'key'
 
-    @contextmanager
-    def patched(self) -> Iterator['StepTimers']:
-        """Install the wrappers for the duration of the block."""
+    def patches(self) -> List[Patch]:
         model, fill = self.model, self.model.fill
-        patches = [
+        return [
             (model, '_momentum_forward',
-             self._timed(model._momentum_forward, self._momentum_part)),
-            (model, '_foreground',
-             self._timed(model._foreground, lambda *a, **k: 'saliency')),
+             self.timed(model._momentum_forward, self._momentum_part)),
+            (model, '_foreground', self.timed(model._foreground,
+                                              'saliency')),
             (fill, 'forward', self._fill_forward(fill.forward)),
-        ] + [(fill, name, self._timed(getattr(fill, name),
-                                      lambda *a, n=name, **k: n))
+        ] + [(fill, name, self.timed(getattr(fill, name), name))
              for name in MASKING]
-        for obj, name, wrapper in patches:
-            setattr(obj, name, wrapper)
-        try:
-            yield self
-        finally:
-            for obj, name, _ in patches:
-                delattr(obj, name)
 
 
 def step_breakdown(cfg: Config, batch_size: int, img_size: Optional[int],
@@ -239,30 +192,18 @@ def step_breakdown(cfg: Config, batch_size: int, img_size: Optional[int],
     ``warmup`` untimed ones, and each part of them (:class:`StepTimers`).
 
     Returns:
-        dict: ``step_ms`` (mean step), ``{part}_ms`` (mean per step) and
-        ``{part}_share`` of the step for each part of :data:`PARTS`,
-        ``masking_ms`` / ``masking_share`` (sample_mask + fill +
-        input_transform), and ``calls_per_step`` (outermost timed calls of
-        each part). Shares are of the summed step times; the parts are
-        disjoint, so they sum to at most 1.
+        dict: :func:`~maskssl.analysis.time_parts`'s ``step_ms`` (mean
+        step), ``{part}_ms`` (mean per step) and ``{part}_share`` of the
+        step for each part of :data:`PARTS`, and ``calls_per_step``
+        (outermost timed calls of each part), with ``masking_ms`` /
+        ``masking_share`` (sample_mask + fill + input_transform). The
+        parts are disjoint, so their shares sum to at most 1.
     """
     runner = StepRunner('breakdown', cfg, batch_size, img_size, device)
-    timers = StepTimers(runner.model, device)
-    with timers.patched():
-        for _ in range(warmup):
-            runner.step(record=False)
-        timers.active = True
-        for _ in range(iters):
-            runner.step()
-    total = sum(runner.times)
-    out: Dict[str, Any] = dict(step_ms=1e3 * total / iters)
-    for key, _ in PARTS:
-        out[f'{key}_ms'] = 1e3 * timers.totals[key] / iters
-        out[f'{key}_share'] = timers.totals[key] / total
-    masking = sum(timers.totals[k] for k in MASKING)
-    out['masking_ms'] = 1e3 * masking / iters
-    out['masking_share'] = masking / total
-    out['calls_per_step'] = {k: n / iters for k, n in timers.calls.items()}
+    out = time_parts(runner, StepTimers(runner.model, device), iters,
+                     warmup)
+    out['masking_ms'] = sum(out[f'{k}_ms'] for k in MASKING)
+    out['masking_share'] = sum(out[f'{k}_share'] for k in MASKING)
     return out
 
 

@@ -36,8 +36,8 @@ class TokenMaskerHost:
     ``attention(tokens, num_layers)`` (the weights ``(B, heads, L, L)`` of
     the first blocks from a no-grad, eval-mode pass over all tokens) and
     ``num_extra_tokens``, or instead ``mask_guidance(tokens, num_layers,
-    kind)`` (:func:`masker_guidance`). A masker that declares guidance gets it from that
-    pass, averaged over heads and blocks (EHM Eq. 6;
+    kind)`` (:func:`masker_guidance`). A masker that declares guidance gets
+    it from that pass, averaged over heads and blocks (EHM Eq. 6;
     :func:`~maskssl.models.utils.attention.attention_guidance`); a masker
     without guidance costs no pass.
 

@@ -63,8 +63,8 @@ class TokenMaskMAEViT(MAEViT):
     - :meth:`forward_masked`: MAE's encoder on the visible tokens.
 
     ``forward(x, mask)`` keeps ``MAEViT``'s behaviour for ``mask`` ``None``
-    or ``False`` (plain ViT features) and ``True`` (MAE's own random mask)
-    and takes a bool ``(B, N)`` tensor as the mask to use. The weights are
+    or ``False`` (plain ViT features, the default here) and ``True`` (MAE's
+    own random mask) and takes a bool ``(B, N)`` tensor as the mask to use. The weights are
     ``MAEViT``'s and load into it (and into ``VisionTransformer``) as they
     are.
     """
@@ -120,11 +120,15 @@ class TokenMaskMAEViT(MAEViT):
 
     def forward(self,
                 x: Tensor,
-                mask: Optional[Union[bool, Tensor]] = True
+                mask: Optional[Union[bool, Tensor]] = None
                 ) -> Union[Tuple[Tensor, ...], Tuple[Tensor, Tensor, Tensor]]:
         """``mask`` ``None`` or ``False``: ``VisionTransformer``'s features;
         ``True``: ``MAEViT``'s random masking; a bool ``(B, N)`` tensor:
-        that mask (:meth:`forward_masked`)."""
+        that mask (:meth:`forward_masked`).
+
+        The default is ``None`` (``MAEViT``'s is ``True``): training goes
+        through :meth:`embed` and :meth:`forward_masked`, so a plain
+        ``backbone(x)`` (kNN, feature extraction) gets the features."""
         if mask is None or mask is False:
             return VisionTransformer.forward(self, x)
         if mask is True:

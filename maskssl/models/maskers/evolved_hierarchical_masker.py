@@ -12,8 +12,8 @@ from torch import Tensor
 from maskssl.utils.arg_checks import check_fraction
 from .base_token_masker import BaseTokenMasker
 from .functional import num_masked
-from .hierarchy import (build_hierarchy, evolved_mask, masking_depth,
-                        parts_at_depth)
+from .hierarchy import (Hierarchy, build_hierarchy, evolved_mask,
+                        masking_depth, parts_at_depth, random_leaf_order)
 
 
 def training_progress(message_hub: MessageHub) -> float:
@@ -37,8 +37,10 @@ class EvolvedHierarchicalMasker(BaseTokenMasker):
     cut at a masking depth (Eq. 14, :func:`~.hierarchy.masking_depth`) into
     parts (:func:`~.hierarchy.parts_at_depth`), and parts taken in random
     order are masked until ``num_masked(N, mask_ratio)`` patches are
-    covered, the last one truncated (Eqs. 15-17,
-    :func:`~.hierarchy.evolved_mask`). At depth 0 this is random masking;
+    covered, the last one truncated to a prefix of a random depth-first
+    order of its subtree (Eqs. 15-17, :func:`~.hierarchy.evolved_mask`,
+    :func:`~.hierarchy.random_leaf_order`), so every mask is a union of
+    tree nodes, at the root cut too. At depth 0 this is random masking;
     deeper cuts mask whole groups of related patches.
 
     The count, the same in every image, is the family's MAE count
@@ -96,12 +98,20 @@ class EvolvedHierarchicalMasker(BaseTokenMasker):
         progress = training_progress(MessageHub.get_current_instance())
         return self.start + (self.end - self.start) * progress
 
+    def mask_tree(self, tree: Hierarchy, fraction: float,
+                  generator: Optional[torch.Generator] = None) -> Tensor:
+        """The ``(B, N)`` bool masks of built trees cut at ``fraction`` of
+        their height (Eqs. 14-17): what :meth:`generate` does after building
+        the trees, for callers that keep the tree (e.g. to draw it)."""
+        num_leaves = tree.size.shape[1] // 2 + 1
+        parts = parts_at_depth(tree, masking_depth(fraction, tree.height))
+        leaf_order = random_leaf_order(tree, generator)
+        return evolved_mask(parts, num_masked(num_leaves, self.mask_ratio),
+                            generator, leaf_order)
+
     def generate(self, batch_size: int, grid: Tuple[int, int],
                  guidance: Optional[Tensor],
                  generator: Optional[torch.Generator],
                  device: Optional[torch.device]) -> Tensor:
-        tree = build_hierarchy(guidance)
-        depth = masking_depth(self.depth_fraction(), tree.height)
-        parts = parts_at_depth(tree, depth)
-        return evolved_mask(parts, num_masked(grid[0] * grid[1],
-                                              self.mask_ratio), generator)
+        return self.mask_tree(build_hierarchy(guidance),
+                              self.depth_fraction(), generator)

@@ -161,14 +161,50 @@ def build_hierarchy(similarity: Tensor) -> Hierarchy:
         rows_b, rows_k = stale.nonzero(as_tuple=True)
         row_max[rows_b, rows_k], row_arg[rows_b, rows_k] = \
             sim[rows_b, rows_k].max(dim=1)
+    return Hierarchy(children, merge_similarity, size, level, parent,
+                     _leaf_starts(children, size), level[:, -1].clone())
+
+
+def _leaf_starts(children: Tensor, size: Tensor,
+                 swap: Optional[Tensor] = None) -> Tensor:
+    """``(B, M)`` long: where each node's leaves start in a depth-first
+    leaf order of its tree, children left to right as in ``children``
+    (``(B, N-1, 2)``), or right to left at the merges where ``swap``
+    (``(B, N-1)`` bool) is True; ``size`` is ``(B, M)``. One pass from the
+    root down the merges."""
+    batch_size, num_merges, _ = children.shape
+    num_leaves = num_merges + 1
+    batch = torch.arange(batch_size, device=children.device)
     start = torch.zeros_like(size)
-    for t in reversed(range(num_leaves - 1)):
-        left, right = children[:, t, 0], children[:, t, 1]
-        first = start[:, num_leaves + t].clone()
-        start[batch, left] = first
-        start[batch, right] = first + size[batch, left]
-    return Hierarchy(children, merge_similarity, size, level, parent, start,
-                     level[:, -1].clone())
+    for t in reversed(range(num_merges)):
+        first, second = children[:, t, 0], children[:, t, 1]
+        if swap is not None:
+            first, second = (torch.where(swap[:, t], second, first),
+                             torch.where(swap[:, t], first, second))
+        offset = start[:, num_leaves + t].clone()
+        start[batch, first] = offset
+        start[batch, second] = offset + size[batch, first]
+    return start
+
+
+def random_leaf_order(tree: Hierarchy,
+                      generator: Optional[torch.Generator] = None) -> Tensor:
+    """``(B, N)`` long: each patch's position in a depth-first order of its
+    tree that visits the two children of every internal node in random
+    order (each order with probability 1/2).
+
+    The leaves under any node stay contiguous, so a prefix of this order is
+    a union of whole subtrees plus, recursively, a prefix of one more: the
+    order :func:`evolved_mask` truncates a part in.
+
+    Args:
+        tree (Hierarchy): From :func:`build_hierarchy`.
+        generator (torch.Generator, optional): On the tree's device.
+    """
+    num_merges = tree.children.shape[1]
+    swap = _uniform((tree.children.shape[0], num_merges), generator,
+                    tree.children.device) < 0.5
+    return _leaf_starts(tree.children, tree.size, swap)[:, :num_merges + 1]
 
 
 def masking_depth(fraction: float, height: Tensor) -> Tensor:
@@ -227,23 +263,33 @@ def parts_at_depth(tree: Hierarchy, depth: Tensor) -> Tensor:
 
 
 def evolved_mask(parts: Tensor, num_masked: int,
-                 generator: Optional[torch.Generator] = None) -> Tensor:
+                 generator: Optional[torch.Generator] = None,
+                 leaf_order: Optional[Tensor] = None) -> Tensor:
     """EHM Eqs. 15-17: mask whole parts, taken in random order, until
-    ``num_masked`` patches are covered, the last part truncated to a
-    random subset of its patches, so every image masks exactly
-    ``num_masked`` patches.
+    ``num_masked`` patches are covered, the last part truncated, so every
+    image masks exactly ``num_masked`` patches.
+
+    The paper keeps "only the first" leaves of the last part without saying
+    in which order. With ``leaf_order`` (:func:`random_leaf_order`, what
+    :class:`EvolvedHierarchicalMasker` passes) the truncated part keeps a
+    prefix of a random depth-first order of its subtree: whole sub-parts
+    and, recursively, a prefix of one more, so the mask stays a union of
+    tree nodes even when the cut is at the root. Without it the part keeps
+    a uniform random subset of its patches.
 
     Vectorised: the patches are sorted by (the rank of their part's random
-    key, their own random rank) and the first ``num_masked`` masked. The
-    part order is a uniform random permutation and the truncated part keeps
-    a uniform random subset; at depth 0 (every patch its own part) this is
-    a uniform random ``num_masked``-subset.
+    key, their position in ``leaf_order`` or a random rank) and the first
+    ``num_masked`` masked. The part order is a uniform random permutation;
+    at depth 0 (every patch its own part) this is a uniform random
+    ``num_masked``-subset.
 
     Args:
         parts (Tensor): ``(B, N)`` long part id per patch, in ``[0, 2N-1)``
             (:func:`parts_at_depth`).
         num_masked (int): Patches masked per image, in ``[0, N]``.
         generator (torch.Generator, optional): On ``parts``' device.
+        leaf_order (Tensor, optional): ``(B, N)`` long, a depth-first
+            position of each patch in its tree.
 
     Returns:
         Tensor: ``(B, N)`` bool, True = masked.
@@ -254,8 +300,10 @@ def evolved_mask(parts: Tensor, num_masked: int,
                          f'[0, {num_leaves}]')
     part_key = _uniform((batch_size, 2 * num_leaves - 1), generator,
                         parts.device)
-    patch_key = _uniform((batch_size, num_leaves), generator, parts.device)
     part_rank = part_key.argsort(dim=1).argsort(dim=1)
-    patch_rank = patch_key.argsort(dim=1).argsort(dim=1)
-    order = part_rank.gather(1, parts) * num_leaves + patch_rank
+    if leaf_order is None:
+        patch_key = _uniform((batch_size, num_leaves), generator,
+                             parts.device)
+        leaf_order = patch_key.argsort(dim=1).argsort(dim=1)
+    order = part_rank.gather(1, parts) * num_leaves + leaf_order
     return order.argsort(dim=1).argsort(dim=1) < num_masked

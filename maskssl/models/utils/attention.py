@@ -2,13 +2,39 @@
 pass: the weights, the class token's attention and the patch-to-patch
 attention."""
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.models.utils import MultiheadAttention
 from torch import Tensor
+
+
+def _split_qkv(attn: MultiheadAttention,
+               x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """``(B, L, C)`` -> queries, keys, values ``(B, heads, L, C / heads)``
+    of mmpretrain's ``MultiheadAttention``."""
+    batch, length, _ = x.shape
+    qkv = attn.qkv(x).reshape(batch, length, 3, attn.num_heads,
+                              attn.head_dims).permute(2, 0, 3, 1, 4)
+    return qkv[0], qkv[1], qkv[2]
+
+
+def _softmax_weights(attn: MultiheadAttention, q: Tensor,
+                     k: Tensor) -> Tensor:
+    """``softmax(Q K^T / sqrt(d))``, ``(B, heads, L, L)``."""
+    return torch.softmax(q @ k.transpose(-2, -1) * attn.head_dims**-0.5,
+                         dim=-1)
+
+
+def block_attention_weights(layer: nn.Module, x: Tensor) -> Tensor:
+    """Only the attention weights ``(B, heads, L, L)`` of an mmpretrain ViT
+    ``TransformerEncoderLayer`` for input tokens ``x`` ``(B, L, C)``: its
+    ``ln1``, queries and keys, without the values, projection and FFN that
+    :func:`encoder_layer_with_attention` also runs."""
+    q, k, _ = _split_qkv(layer.attn, layer.ln1(x))
+    return _softmax_weights(layer.attn, q, k)
 
 
 def attention_with_weights(attn: MultiheadAttention,
@@ -33,11 +59,8 @@ def attention_with_weights(attn: MultiheadAttention,
         dropout; each row sums to 1).
     """
     batch, length, _ = x.shape
-    qkv = attn.qkv(x).reshape(batch, length, 3, attn.num_heads,
-                              attn.head_dims).permute(2, 0, 3, 1, 4)
-    q, k, v = qkv[0], qkv[1], qkv[2]
-    weights = torch.softmax(
-        q @ k.transpose(-2, -1) * attn.head_dims**-0.5, dim=-1)
+    q, k, v = _split_qkv(attn, x)
+    weights = _softmax_weights(attn, q, k)
     dropped = F.dropout(weights, attn.attn_drop, attn.training)
     out = (dropped @ v).transpose(1, 2).reshape(batch, length,
                                                 attn.embed_dims)
@@ -116,26 +139,35 @@ def inference_pass(modules: Sequence[nn.Module]) -> Iterator[None]:
             m.train(mode)
 
 
-def encoder_attention(layers: Sequence[nn.Module],
-                      x: Tensor,
-                      num_layers: int,
-                      layer_fn: Callable[[nn.Module, Tensor],
-                                         Tuple[Tensor, Tensor]] = (
-                                             encoder_layer_with_attention)
-                      ) -> List[Tensor]:
+def encoder_attention(
+    layers: Sequence[nn.Module],
+    x: Tensor,
+    num_layers: int,
+    layer_fn: Optional[Callable[[nn.Module, Tensor], Tuple[Tensor,
+                                                           Tensor]]] = None,
+    last_fn: Optional[Callable[[nn.Module, Tensor], Tensor]] = None
+) -> List[Tensor]:
     """The attention weights of the first ``num_layers`` of ``layers``,
     without gradient and in eval mode (:func:`inference_pass`): the model
     is not changed and draws no random number (EHM Sec. V-E's attention
     pass).
+
+    The last of those blocks only needs its weights, so it runs
+    ``last_fn`` (for mmpretrain's ViT, :func:`block_attention_weights`:
+    no values, projection or FFN, about two thirds of a block saved).
 
     Args:
         layers (Sequence[nn.Module]): the encoder's blocks.
         x (Tensor): ``(B, L, C)`` tokens as the first block takes them
             (extra tokens first, position embedding added).
         num_layers (int): ``L``, how many blocks to run, from the first.
-        layer_fn (Callable): ``layer_fn(layer, x) -> (x, weights)`` with
-            weights ``(B, heads, L, L)``; defaults to mmpretrain's ViT
-            block (:func:`encoder_layer_with_attention`).
+        layer_fn (Callable, optional): ``layer_fn(layer, x) -> (x,
+            weights)`` with weights ``(B, heads, L, L)``. ``None``:
+            mmpretrain's ViT block (:func:`encoder_layer_with_attention`,
+            and :func:`block_attention_weights` as ``last_fn``).
+        last_fn (Callable, optional): ``last_fn(layer, x) -> weights`` for
+            the last block; ``None`` with a ``layer_fn`` given: ``layer_fn``
+            runs it.
 
     Returns:
         list[Tensor]: ``num_layers`` tensors ``(B, heads, L, L)``.
@@ -143,11 +175,17 @@ def encoder_attention(layers: Sequence[nn.Module],
     if not 1 <= num_layers <= len(layers):
         raise ValueError(f'attention_layers={num_layers}; expected 1 to the '
                          f"encoder's {len(layers)} blocks")
+    if layer_fn is None:
+        layer_fn, last_fn = (encoder_layer_with_attention,
+                             block_attention_weights)
     weights = []
     with inference_pass(layers[:num_layers]):
-        for layer in layers[:num_layers]:
+        for layer in layers[:num_layers - 1]:
             x, w = layer_fn(layer, x)
             weights.append(w)
+        last = layers[num_layers - 1]
+        weights.append(layer_fn(last, x)[1] if last_fn is None else
+                       last_fn(last, x))
     return weights
 
 

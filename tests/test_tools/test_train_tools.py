@@ -20,10 +20,13 @@ CONFIGS = {
         REPO, 'configs/saliency_mask/'
         'saliency-mocov2-blur_resnet18-w32_1xb32-coslr-10e_toy.py'),
     'mst': osp.join(REPO, 'configs/mst/mst_vit-tiny-p8_1xb32-coslr-10e_toy.py'),
+    'ehm': osp.join(REPO,
+                    'configs/ehm/ehm-mae_vit-tiny-p4_1xb32-coslr-10e_toy.py'),
 }
 # the momentum encoder of each algorithm (its EMA step count included)
 MOMENTUM = {'byol': 'target_net', 'maskdeep': 'target_net',
-            'saliency-mocov2': 'encoder_k', 'mst': 'teacher'}
+            'saliency-mocov2': 'encoder_k', 'mst': 'teacher',
+            'ehm': 'attention_ema'}
 # the views of each algorithm, with the pipeline in `view`
 VIEWS = {
     'byol': "dict(type='MultiView', num_views=2, transforms=[view]),\n"
@@ -39,6 +42,7 @@ VIEWS = {
            "type='RandomResizedCrop', scale=16, backend='pillow')]]),\n"
            "        dict(type='PackInputs', "
            "meta_keys=('img_path', 'view_roles'))",
+    'ehm': "*view,\n        dict(type='PackInputs')",
 }
 MODELS = {
     'byol': """dict(neck=dict(hid_channels=64, out_channels=32),
@@ -58,6 +62,15 @@ MODELS = {
                   bottleneck_channels=16),
         head=dict(out_channels=64),
         decoder=dict(in_channels=32, channels=(16, 8, 8)))""",
+    # 32 px on 8-px patches, the attention pass from an EMA copy
+    'ehm': """dict(
+        backbone=dict(arch=dict(embed_dims=32, num_heads=2, num_layers=2,
+                                feedforward_channels=64), patch_size=8),
+        neck=dict(num_patches=16, patch_size=8, embed_dim=32,
+                  decoder_embed_dim=16, decoder_depth=1,
+                  decoder_num_heads=2),
+        head=dict(patch_size=8), attention_layers=2,
+        attention_source='ema')""",
 }
 
 
@@ -114,7 +127,8 @@ def _weights(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('algo',
-                         ['byol', 'maskdeep', 'saliency-mocov2', 'mst'])
+                         ['byol', 'maskdeep', 'saliency-mocov2', 'mst',
+                          'ehm'])
 def test_resume_is_exact(tmp_path, toy_root, algo):
     """Weights, momentum encoder (its EMA step count, which drives the
     momentum schedule, included), buffers (MoCo's queue, MST's centre) and
@@ -157,21 +171,25 @@ def test_resume_is_exact(tmp_path, toy_root, algo):
         assert group_a['lr'] == group_b['lr']
     if algo == 'mst':  # the centre moved; the teacher temperature warms up
         assert a['head.center'].abs().sum() > 0
-        temps = [_teacher_temps(w) for w in (full, resumed)]
+        temps = [_logged(w, 'teacher_temp') for w in (full, resumed)]
         assert temps[0][2] == temps[1][2] == pytest.approx(0.055)
+    if algo == 'ehm':  # the masking depth went on from iter 6 of 12
+        depths = [_logged(w, 'mask_depth', 'iter') for w in (full, resumed)]
+        assert depths[1] == {i: depths[0][i] for i in range(7, 13)}
+        assert depths[0][12] == pytest.approx(11 / 12)
 
 
-def _teacher_temps(work_dir) -> dict:
-    """Epoch -> the teacher temperature in a run's JSON log."""
+def _logged(work_dir, key: str, at: str = 'epoch') -> dict:
+    """``at`` (epoch or iter) -> the scalar ``key`` in a run's JSON log."""
     (log, ) = [p for p in glob(osp.join(work_dir, '*', 'vis_data', '*.json'))
                if osp.basename(p) != 'scalars.json']
-    temps = {}
+    values = {}
     with open(log) as f:
         for line in f:
             rec = json.loads(line)
-            if 'teacher_temp' in rec:
-                temps[rec['epoch']] = rec['teacher_temp']
-    return temps
+            if key in rec:
+                values[rec[at]] = rec[key]
+    return values
 
 
 def _free_port() -> int:

@@ -113,5 +113,8 @@ class EvolvedHierarchicalMasker(BaseTokenMasker):
                  guidance: Optional[Tensor],
                  generator: Optional[torch.Generator],
                  device: Optional[torch.device]) -> Tensor:
-        return self.mask_tree(build_hierarchy(guidance),
-                              self.depth_fraction(), generator)
+        fraction = self.depth_fraction()
+        # logged with the losses (the evolving depth, EHM Fig. 7)
+        MessageHub.get_current_instance().update_scalar(
+            'train/mask_depth', fraction)
+        return self.mask_tree(build_hierarchy(guidance), fraction, generator)

@@ -5,49 +5,10 @@
 # (configs/beit/beit_beit-base-p16_8xb256-amp-coslr-300e_in1k.py): EHM
 # pre-trains BEiT "using the official code" (Sec. V-D), with its optimiser
 # (AdamW, betas 0.9/0.999), shortened from 300 to 200 epochs.
-_base_ = '../_base_/default_runtime.py'
-
-# Two views of one crop: 224 px for the ViT, 112 px for the DALL-E tokenizer
-# (8x downsampling: 14 x 14 visual tokens, one per 16-px patch), normalised
-# apart (TwoNormDataPreprocessor, DALL-E's [0.1, 0.9] mapping for the
-# second). No BEiTMaskGenerator: the model's masker makes the mask.
-dataset_type = 'ImageNet'
-data_root = 'data/imagenet/'
-data_preprocessor = dict(
-    type='TwoNormDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    second_mean=[-31.875, -31.875, -31.875],
-    second_std=[318.75, 318.75, 318.75],
-    to_rgb=True)
-
-train_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
-         hue=0.),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandomResizedCropAndInterpolationWithTwoPic',
-         size=224,
-         second_size=112,
-         interpolation='bicubic',
-         second_interpolation='lanczos',
-         scale=(0.08, 1.0)),
-    dict(type='PackInputs'),
+_base_ = [
+    '../_base_/datasets/ehm_imagenet_bs256_beitv1.py',
+    '../_base_/default_runtime.py',
 ]
-train_dataloader = dict(
-    batch_size=256,
-    num_workers=8,
-    drop_last=True,
-    # False: workers are re-seeded every epoch (EpochSeedHook), which keeps
-    # --resume exact.
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline))
 
 # BEiT v1: the shared relative position bias, layer scale 0.1, drop path
 # 0.1, BEiT's init; the masker's guidance is the patch-to-patch attention of

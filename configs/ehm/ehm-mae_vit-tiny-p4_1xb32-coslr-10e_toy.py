@@ -25,19 +25,13 @@ model = dict(
     head=dict(patch_size=4),
     attention_layers=2)
 
+# no AMP (CPU): the base's AdamW and weight decay exceptions in a plain
+# OptimWrapper, at lr 1.5e-3
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1.5e-3, betas=(0.9, 0.95),
-                   weight_decay=0.05),
-    paramwise_cfg=dict(
-        custom_keys={
-            'ln': dict(decay_mult=0.0),
-            'bias': dict(decay_mult=0.0),
-            'pos_embed': dict(decay_mult=0.),
-            'mask_token': dict(decay_mult=0.),
-            'cls_token': dict(decay_mult=0.)
-        }))
+    optimizer=dict(_base_.optim_wrapper.optimizer, lr=1.5e-3),
+    paramwise_cfg=_base_.optim_wrapper.paramwise_cfg)
 max_epochs = 10
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.0001, by_epoch=True, begin=0,

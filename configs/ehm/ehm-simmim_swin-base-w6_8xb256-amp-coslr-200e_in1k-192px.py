@@ -21,39 +21,20 @@
 # the official SimMIM-Swin-B config uses 0), AdamW (0.9, 0.999), lr 2e-4 x
 # 2048 / 512, wd 0.05 (none on norms, biases, position tables and, as the
 # official code, the mask token), gradient norm clipped at 5, AMP.
-_base_ = ['../_base_/default_runtime.py']
-
-# data: SimMIM's views (mmpretrain configs/_base_/datasets/
-# imagenet_bs256_simmim_192.py) without the mask generator. maskssl's
-# CheckedLoadImageFromFile names a file it cannot read; the workers are
-# re-seeded every epoch (EpochSeedHook) instead of persisting, which keeps
-# --resume exact.
-dataset_type = 'ImageNet'
-data_root = 'data/imagenet/'
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
-
-train_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=192, crop_ratio_range=(0.67, 1.0)),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackInputs')
+_base_ = [
+    '../_base_/datasets/ehm_imagenet_bs256_simmim.py',
+    '../_base_/schedules/ehm_simmim_adamw_coslr-200e.py',
+    '../_base_/default_runtime.py',
 ]
 
-train_dataloader = dict(
-    batch_size=256,
-    num_workers=8,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline))
+# data: SimMIM's views (mmpretrain configs/_base_/datasets/
+# imagenet_bs256_simmim_192.py) without the mask generator, the base's at a
+# 192-px crop
+train_pipeline = [
+    dict(t, scale=192) if t.type == 'RandomResizedCrop' else t
+    for t in _base_.train_pipeline
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 # model
 model = dict(
@@ -74,15 +55,10 @@ model = dict(
     attention_layers=6,
     attention_source='online')
 
-# optimizer wrapper
+# optimizer wrapper: the base's (mmpretrain's SimMIM-Swin recipe); no weight
+# decay on norms, biases, position tables and, as the official code, the mask
+# token
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
-    optimizer=dict(
-        type='AdamW',
-        lr=2e-4 * 2048 / 512,
-        betas=(0.9, 0.999),
-        weight_decay=0.05),
-    clip_grad=dict(max_norm=5.0),
     paramwise_cfg=dict(
         custom_keys={
             'norm': dict(decay_mult=0.0),
@@ -92,33 +68,6 @@ optim_wrapper = dict(
             'mask_token': dict(decay_mult=0.)
         }))
 
-# learning rate scheduler: 10 linear warm-up epochs from 1e-6 x 2048 / 512,
-# then cosine to 1e-5 x 2048 / 512 (mmpretrain's SimMIM-Swin recipe)
-max_epochs = 200
-warmup_epochs = 10
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-6 / 2e-4,
-        by_epoch=True,
-        begin=0,
-        end=warmup_epochs,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs - warmup_epochs,
-        eta_min=1e-5 * 2048 / 512,
-        by_epoch=True,
-        begin=warmup_epochs,
-        end=max_epochs,
-        convert_to_iter_based=True)
-]
-
-# runtime
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
-# keeps the latest 3 checkpoints (SafeCheckpointHook, default_runtime.py)
+# runtime: keeps the latest 3 checkpoints (SafeCheckpointHook,
+# default_runtime.py)
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))
-
-# NOTE: `auto_scale_lr` is for automatically scaling LR
-# based on the actual training batch size.
-auto_scale_lr = dict(base_batch_size=2048)

@@ -26,39 +26,11 @@
 # parameters, the position embedding, the class and mask tokens), gradient
 # norm clipped at 5, AMP; its step decay (x 0.1 at 7/8 of 800 epochs) is
 # replaced by mmpretrain's SimMIM cosine, ending at the same 1/10 of the peak.
-_base_ = ['../_base_/default_runtime.py']
-
-# data: SimMIM's views (official SimMIM: a 224-px random resized crop of
-# scale 0.67-1 and a horizontal flip) without the mask generator. maskssl's
-# CheckedLoadImageFromFile names a file it cannot read; the workers are
-# re-seeded every epoch (EpochSeedHook) instead of persisting, which keeps
-# --resume exact.
-dataset_type = 'ImageNet'
-data_root = 'data/imagenet/'
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
-
-train_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.67, 1.0)),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackInputs')
+_base_ = [
+    '../_base_/datasets/ehm_imagenet_bs256_simmim.py',
+    '../_base_/schedules/ehm_simmim_adamw_coslr-200e.py',
+    '../_base_/default_runtime.py',
 ]
-
-train_dataloader = dict(
-    batch_size=256,
-    num_workers=8,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline))
 
 # model
 model = dict(
@@ -81,15 +53,11 @@ model = dict(
     attention_layers=6,
     attention_source='online')
 
-# optimizer wrapper
+# optimizer wrapper: the official ViT recipe's peak lr, 1e-4 x 2048 / 512
+# (the base's warm-up from 1/200 of the peak is the official 5e-7 x 2048 /
+# 512, its cosine ends at 1/10 of this peak), and its weight decay exceptions
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
-    optimizer=dict(
-        type='AdamW',
-        lr=1e-4 * 2048 / 512,
-        betas=(0.9, 0.999),
-        weight_decay=0.05),
-    clip_grad=dict(max_norm=5.0),
+    optimizer=dict(lr=1e-4 * 2048 / 512),
     paramwise_cfg=dict(
         flat_decay_mult=0.0,
         custom_keys={
@@ -98,32 +66,6 @@ optim_wrapper = dict(
             'mask_token': dict(decay_mult=0.)
         }))
 
-# learning rate scheduler
-max_epochs = 200
-warmup_epochs = 10
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=5e-7 / 1e-4,
-        by_epoch=True,
-        begin=0,
-        end=warmup_epochs,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs - warmup_epochs,
-        eta_min=1e-5 * 2048 / 512,
-        by_epoch=True,
-        begin=warmup_epochs,
-        end=max_epochs,
-        convert_to_iter_based=True)
-]
-
-# runtime
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
-# keeps the latest 3 checkpoints (SafeCheckpointHook, default_runtime.py)
+# runtime: keeps the latest 3 checkpoints (SafeCheckpointHook,
+# default_runtime.py)
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))
-
-# NOTE: `auto_scale_lr` is for automatically scaling LR
-# based on the actual training batch size.
-auto_scale_lr = dict(base_batch_size=2048)

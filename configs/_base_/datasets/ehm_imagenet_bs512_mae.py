@@ -2,16 +2,11 @@
 # imagenet_bs512_mae.py), used by EHM's MAE (EHM Sec. V-B: "optimization
 # settings follow the corresponding works"): ImageNet-1k train, a 224-px
 # random resized crop of scale 0.2-1 (bicubic) and a horizontal flip, batch
-# 512 per GPU. maskssl's CheckedLoadImageFromFile names the file it cannot
-# read; the workers are re-seeded every epoch (EpochSeedHook) instead of
-# persisting, which keeps --resume exact.
-dataset_type = 'ImageNet'
-data_root = 'data/imagenet/'
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)
+# 512 per GPU, the last incomplete batch dropped. Everything else (the
+# preprocessor, CheckedLoadImageFromFile, workers re-seeded every epoch
+# instead of persisting) is the ImageNet loader of
+# ehm_imagenet_bs256_simmim.py.
+_base_ = './ehm_imagenet_bs256_simmim.py'
 
 train_pipeline = [
     dict(type='CheckedLoadImageFromFile'),
@@ -26,14 +21,4 @@ train_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=512,
-    num_workers=8,
-    drop_last=True,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        pipeline=train_pipeline))
+    batch_size=512, drop_last=True, dataset=dict(pipeline=train_pipeline))

@@ -19,7 +19,11 @@ model = dict(
         arch=dict(_delete_=True, embed_dims=192, num_layers=4, num_heads=3,
                   feedforward_channels=768),
         patch_size=4,
-        img_size=32),
+        img_size=32,
+        # features of a plain forward (kNN): the class token, as DINO's kNN
+        # and MAE's linear probe take; the mean of MAE's tokens is
+        # dominated by their shared position embedding
+        out_type='cls_token'),
     neck=dict(num_patches=64, patch_size=4, embed_dim=192,
               decoder_embed_dim=128, decoder_depth=1, decoder_num_heads=4),
     head=dict(patch_size=4),

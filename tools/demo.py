@@ -19,7 +19,7 @@ from maskssl.evaluation import knn_evaluate_config
 from maskssl.launch import load_config
 from maskssl.utils import register_all_modules
 
-DEMO_CONFIG = 'configs/maskdeep/maskdeep_resnet18-w32_1xb32-coslr-10e_toy.py'
+DEMO_CONFIG = 'configs/maskdeep/maskdeep_resnet18-w16_1xb32-coslr-20e_toy.py'
 RANDOM_SEEDS = (0, 1, 2)
 # Learning is shown when the pretrained backbone beats the mean of the
 # random-init seeds by MARGIN_MEAN points of kNN top-1 and the best by

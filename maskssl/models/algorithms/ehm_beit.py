@@ -49,19 +49,11 @@ class EHMBEiT(TokenMaskerHost, BEiT):
             refused.
     """
 
-    def __init__(self,
-                 masker: dict = dict(type='EvolvedHierarchicalMasker',
-                                     mask_ratio=0.4),
-                 attention_layers: int = 6,
-                 attention_source: str = 'online',
-                 ema_momentum: float = 0.004,
-                 **kwargs) -> None:
+    default_masker = dict(type='EvolvedHierarchicalMasker', mask_ratio=0.4)
+    backbone_types = 'TokenMaskBEiTViT'
+
+    def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        for method in ('embed', 'attention', 'forward_masked'):
-            if not hasattr(self.backbone, method):
-                raise TypeError(
-                    f'EHMBEiT: backbone {type(self.backbone).__name__} has '
-                    f'no {method}(); use TokenMaskBEiTViT')
         if self.with_neck:
             raise ValueError(
                 f'EHMBEiT: neck={type(self.neck).__name__}; EHMBEiT is BEiT '
@@ -69,8 +61,6 @@ class EHMBEiT(TokenMaskerHost, BEiT):
         if self.target_generator is None:
             raise ValueError('EHMBEiT: target_generator=None; expected the '
                              "tokenizer, e.g. dict(type='DALL-E')")
-        self.init_token_masker(masker, attention_layers, attention_source,
-                               ema_momentum)
 
     def loss(self, inputs: Sequence[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:

@@ -37,21 +37,9 @@ class EHMMAE(TokenMaskerHost, MAE):
             ``data_preprocessor``, ``init_cfg``).
     """
 
-    def __init__(self,
-                 masker: dict = dict(type='EvolvedHierarchicalMasker',
-                                     mask_ratio=0.75),
-                 attention_layers: int = 6,
-                 attention_source: str = 'online',
-                 ema_momentum: float = 0.004,
-                 **kwargs) -> None:
-        super().__init__(**kwargs)
-        for method in ('embed', 'attention', 'forward_masked'):
-            if not hasattr(self.backbone, method):
-                raise TypeError(
-                    f'EHMMAE: backbone {type(self.backbone).__name__} has no '
-                    f'{method}(); use TokenMaskMAEViT')
-        self.init_token_masker(masker, attention_layers, attention_source,
-                               ema_momentum, drops_tokens=True)
+    default_masker = dict(type='EvolvedHierarchicalMasker', mask_ratio=0.75)
+    backbone_types = 'TokenMaskMAEViT'
+    drops_tokens = True
 
     def loss(self, inputs: Tensor, data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:

@@ -75,23 +75,10 @@ class EHMSimMIM(TokenMaskerHost, SimMIM):
             ``data_preprocessor``, ``init_cfg``).
     """
 
-    def __init__(self,
-                 masker: dict = dict(type='EvolvedHierarchicalMasker',
-                                     mask_ratio=0.6),
-                 attention_layers: int = 6,
-                 attention_source: str = 'online',
-                 ema_momentum: float = 0.004,
-                 **kwargs) -> None:
-        super().__init__(**kwargs)
-        for attr in ('embed', 'forward_masked', 'mask_guidance', 'mask_grid',
-                     'mask_scale', 'layers'):
-            if not hasattr(self.backbone, attr):
-                raise TypeError(
-                    f'{type(self).__name__}: backbone '
-                    f'{type(self.backbone).__name__} has no {attr}; use '
-                    f'TokenMaskSimMIMViT or TokenMaskSimMIMSwin')
-        self.init_token_masker(masker, attention_layers, attention_source,
-                               ema_momentum)
+    default_masker = dict(type='EvolvedHierarchicalMasker', mask_ratio=0.6)
+    backbone_methods = ('embed', 'forward_masked', 'mask_guidance',
+                        'mask_grid', 'mask_scale', 'layers')
+    backbone_types = 'TokenMaskSimMIMViT or TokenMaskSimMIMSwin'
 
     def loss(self, inputs: Tensor, data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:

@@ -1,5 +1,6 @@
 """What a masked-image algorithm needs to take its mask from any token
 masker of ``maskssl.models.maskers`` (EHM Sec. IV-V)."""
+import copy
 from typing import Optional, Tuple
 
 import torch.nn as nn
@@ -12,6 +13,8 @@ from ..maskers import require_fixed_count
 from ..utils.attention import attention_guidance
 
 ATTENTION_SOURCES = ('online', 'ema')
+# ``masker`` not given: the host's ``default_masker``
+_HOST_DEFAULT: dict = {}
 
 
 def masker_guidance(encoder: nn.Module, tokens: Tensor, num_layers: int,
@@ -51,35 +54,55 @@ class TokenMaskerHost:
     Training progress reaches an evolving masker through mmengine's message
     hub (``iter`` and ``max_iters``, written by the runner's
     ``RuntimeInfoHook`` before every iteration and restored on resume).
+
+    Subclasses set :attr:`default_masker`, :attr:`backbone_methods`,
+    :attr:`backbone_types` (named in the error for a backbone that lacks
+    one) and :attr:`drops_tokens`.
+
+    Args:
+        masker (dict): a token masker config. Defaults to the host's
+            :attr:`default_masker`.
+        attention_layers (int): ``L``, the first blocks whose attention
+            guides the masker (EHM Sec. V-E: 6). Defaults to 6.
+        attention_source (str): ``'online'`` (the encoder being trained,
+            EHM's) or ``'ema'``. Defaults to ``'online'``.
+        ema_momentum (float): ``CosineEMA``'s momentum (``1 -`` the decay,
+            0.996 -> 1 as DINO's teacher) for ``'ema'``. Defaults to 0.004.
+        **kwargs: the host algorithm's own arguments (``backbone``,
+            ``neck``, ``head``, ...).
     """
 
-    def init_token_masker(self,
-                          masker: dict,
-                          attention_layers: int = 6,
-                          attention_source: str = 'online',
-                          ema_momentum: float = 0.004,
-                          drops_tokens: bool = False) -> None:
-        """Build ``self.masker`` and, for the ``'ema'`` source,
-        ``self.attention_ema``; call after the backbone is built.
+    # the masker when the config names none
+    default_masker: dict = dict(type='EvolvedHierarchicalMasker')
+    # what the host calls on its backbone
+    backbone_methods: Tuple[str, ...] = ('embed', 'attention',
+                                         'forward_masked')
+    # the backbones that have them, named in the error
+    backbone_types: str = ''
+    # the host drops masked tokens (MAE), so the masker must mask the same
+    # count in every image
+    drops_tokens: bool = False
 
-        Args:
-            masker (dict): a token masker config.
-            attention_layers (int): ``L``, the first blocks whose attention
-                guides the masker (EHM Sec. V-E: 6). Defaults to 6.
-            attention_source (str): ``'online'`` (the encoder being
-                trained, EHM's) or ``'ema'``. Defaults to ``'online'``.
-            ema_momentum (float): ``CosineEMA``'s momentum (``1 -`` the
-                decay, 0.996 -> 1 as DINO's teacher) for ``'ema'``.
-                Defaults to 0.004.
-            drops_tokens (bool): the host drops masked tokens (MAE), so
-                the masker must mask the same count in every image.
-        """
+    def __init__(self,
+                 masker: dict = _HOST_DEFAULT,
+                 attention_layers: int = 6,
+                 attention_source: str = 'online',
+                 ema_momentum: float = 0.004,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
         owner = type(self).__name__
+        for method in self.backbone_methods:
+            if not hasattr(self.backbone, method):
+                raise TypeError(
+                    f'{owner}: backbone {type(self.backbone).__name__} has '
+                    f'no {method}; use {self.backbone_types}')
+        if masker is _HOST_DEFAULT:
+            masker = copy.deepcopy(self.default_masker)
         if not isinstance(masker, dict):
             raise TypeError(f'{owner}: masker={masker!r}; expected a token '
                             f'masker config dict')
         self.masker = MODELS.build(masker)
-        if drops_tokens:
+        if self.drops_tokens:
             require_fixed_count(self.masker, owner)
         num_blocks = len(self.backbone.layers)
         self.attention_layers = check_int(attention_layers,

@@ -3,9 +3,10 @@ from .export import (check_torchvision_resnet, detectron2_to_torchvision_key,
                      resnet_depth, resnet_to_detectron2, timm_to_vit_key,
                      torchvision_to_detectron2_key, vit_to_timm,
                      vit_to_timm_key)
-from .io import (backbone_state, check_output_path, durable_replace,
-                 first_non_finite, load_backbone_weights, read_checkpoint,
-                 save_atomic, select_prefix, strip_prefix, umask_mode)
+from .io import (backbone_state, check_output_path, describe_state_mismatch,
+                 durable_replace, first_non_finite, load_backbone_weights,
+                 read_checkpoint, save_atomic, select_prefix, strip_prefix,
+                 umask_mode)
 from .pretrained import (PretrainedLoad, check_pretrained,
                          find_pretrained_loads, verify_pretrained)
 from .safe_load import allow_mmengine_checkpoint_types
@@ -15,9 +16,10 @@ __all__ = [
     'extract_backbone', 'publish_checkpoint', 'published_name',
     'resnet_depth', 'resnet_to_detectron2', 'timm_to_vit_key',
     'torchvision_to_detectron2_key', 'vit_to_timm', 'vit_to_timm_key',
-    'backbone_state', 'check_output_path', 'durable_replace',
-    'first_non_finite', 'load_backbone_weights', 'read_checkpoint',
-    'save_atomic', 'select_prefix', 'strip_prefix', 'umask_mode',
+    'backbone_state', 'check_output_path', 'describe_state_mismatch',
+    'durable_replace', 'first_non_finite', 'load_backbone_weights',
+    'read_checkpoint', 'save_atomic', 'select_prefix', 'strip_prefix',
+    'umask_mode',
     'PretrainedLoad', 'check_pretrained', 'find_pretrained_loads',
     'verify_pretrained', 'allow_mmengine_checkpoint_types'
 ]

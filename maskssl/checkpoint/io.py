@@ -132,6 +132,24 @@ def backbone_state(filename: str,
     return select_prefix(read_checkpoint(filename)['state_dict'], prefix)
 
 
+def describe_state_mismatch(own: Dict[str, torch.Tensor],
+                            state: Dict[str, torch.Tensor]) -> str:
+    """What keeps ``state`` (a checkpoint's tensors) from loading strictly
+    into a module whose state dict is ``own``: the counts and first three of
+    the missing keys, the unexpected keys and the keys whose shapes differ
+    (checkpoint vs model); ``''`` when it fits."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}'
+                    for k in set(own) & set(state)
+                    if state[k].shape != own[k].shape)
+    if not (missing or unexpected or shapes):
+        return ''
+    return (f'{len(missing)} missing keys {missing[:3]}, {len(unexpected)} '
+            f'unexpected keys {unexpected[:3]}, {len(shapes)} shapes differ '
+            f'(checkpoint vs model) {shapes[:3]}')
+
+
 def load_backbone_weights(backbone: nn.Module,
                           filename: str,
                           prefix: str = 'backbone.',

@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from maskssl.checkpoint import read_checkpoint
+from maskssl.checkpoint import describe_state_mismatch, read_checkpoint
 from maskssl.models.algorithms.token_masker_host import masker_guidance
 from maskssl.models.maskers import EvolvedHierarchicalMasker
 from maskssl.models.maskers.functional import num_masked
@@ -100,19 +100,11 @@ def load_model_weights(model: nn.Module, filename: str) -> int:
             f'{keys[:3]}): not an EHM training checkpoint; expected a '
             'checkpoint written by training an EHMMAE config (work_dirs/'
             '<config>/epoch_<n>.pth)')
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}'
-                    for k in set(own) & set(state)
-                    if state[k].shape != own[k].shape)
-    if missing or unexpected or shapes:
+    mismatch = describe_state_mismatch(model.state_dict(), state)
+    if mismatch:
         raise ValueError(
             f"{filename}: does not fit the config's {type(model).__name__}: "
-            f'{len(missing)} missing keys {missing[:3]}, {len(unexpected)} '
-            f'unexpected keys {unexpected[:3]}, {len(shapes)} shapes differ '
-            f'(checkpoint vs model) {shapes[:3]}; pass the config it was '
-            'trained with')
+            f'{mismatch}; pass the config it was trained with')
     model.load_state_dict(state, strict=True)
     return len(state)
 

@@ -25,7 +25,8 @@ from matplotlib.patches import Rectangle
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from maskssl.checkpoint import read_checkpoint, strip_prefix
+from maskssl.checkpoint import (describe_state_mismatch, read_checkpoint,
+                                strip_prefix)
 from maskssl.models.maskers import AttentionGuidedMasker, RandomTokenMasker
 from maskssl.models.maskers.functional import attention_guided_mask
 from maskssl.utils import init_weights_quietly
@@ -112,19 +113,12 @@ def load_teacher_weights(backbone: nn.Module, filename: str,
             f'{keys[:3]}): not an MST training checkpoint; expected a '
             'checkpoint written by training an MST config (work_dirs/<config>'
             f'/epoch_<n>.pth), whose teacher backbone is "{prefix}*"')
-    own = backbone.state_dict()
-    missing = sorted(set(own) - set(teacher))
-    unexpected = sorted(set(teacher) - set(own))
-    shapes = sorted(f'{k} {tuple(teacher[k].shape)} vs {tuple(own[k].shape)}'
-                    for k in set(own) & set(teacher)
-                    if teacher[k].shape != own[k].shape)
-    if missing or unexpected or shapes:
+    mismatch = describe_state_mismatch(backbone.state_dict(), teacher)
+    if mismatch:
         raise ValueError(
             f'{filename}: its teacher backbone ("{prefix}*") does not fit the '
-            f"config's {type(backbone).__name__}: {len(missing)} missing keys "
-            f'{missing[:3]}, {len(unexpected)} unexpected keys '
-            f'{unexpected[:3]}, {len(shapes)} shapes differ (checkpoint vs '
-            f'model) {shapes[:3]}; pass the config it was trained with')
+            f"config's {type(backbone).__name__}: {mismatch}; pass the config "
+            'it was trained with')
     backbone.load_state_dict(teacher, strict=True)
     return len(teacher)
 

@@ -4,7 +4,7 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from torch import nn
 
-from maskssl.checkpoint import load_backbone_weights
+from maskssl.checkpoint import describe_state_mismatch, load_backbone_weights
 
 
 def _training_checkpoint(model: nn.Module) -> dict:
@@ -79,3 +79,12 @@ def test_load_backbone_errors(tmp_path):
                wrong)
     with pytest.raises(KeyError, match=r'detector.pth.*6 missing keys.*1 unexpected'):
         load_backbone_weights(_Backbone(), str(wrong))
+
+
+def test_describe_state_mismatch_names_missing_unexpected_and_shapes():
+    own = {'a': torch.zeros(2), 'b': torch.zeros(3), 'c': torch.zeros(1)}
+    assert describe_state_mismatch(own, dict(own)) == ''
+    state = {'a': torch.zeros(2), 'b': torch.zeros(4), 'd': torch.zeros(1)}
+    assert describe_state_mismatch(own, state) == (
+        "1 missing keys ['c'], 1 unexpected keys ['d'], 1 shapes differ "
+        "(checkpoint vs model) ['b (4,) vs (3,)']")

@@ -11,7 +11,8 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from ..utils.attention import encoder_attention
-from ..utils.token_masking import check_patch_mask, replace_masked_tokens
+from ..utils.token_masking import (check_patch_mask, embed_patches,
+                                   replace_masked_tokens)
 
 
 def beit_layer_position_bias(attn: nn.Module) -> Optional[Tensor]:
@@ -133,14 +134,8 @@ class TokenMaskBEiTViT(BEiTPretrainViT):
         """``(B, 3, H, W)`` images -> patch embeddings ``(B, N, C)`` (BEiT
         Eq. 1's ``E x_p``, nothing added yet) and the patch grid ``(h,
         w)``."""
-        tokens, grid = self.patch_embed(x)
-        if tuple(grid) != tuple(self.patch_resolution):
-            raise ValueError(
-                f'{type(self).__name__}: a {tuple(x.shape[-2:])} input makes '
-                f'a {tuple(grid)} patch grid; BEiT pre-training expects '
-                f'img_size {self.img_size}, a {self.patch_resolution} grid '
-                f'(its relative position bias is built for it)')
-        return tokens, tuple(grid)
+        return embed_patches(self, x, 'BEiT',
+                             ' (its relative position bias is built for it)')
 
     def prepend_cls_token(self, tokens: Tensor) -> Tensor:
         """``(B, N, C)`` -> ``(B, 1 + N, C)``: the class token first, then

@@ -8,7 +8,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from ..utils.attention import encoder_attention
-from ..utils.token_masking import check_patch_mask
+from ..utils.token_masking import check_patch_mask, embed_patches
 
 
 def keep_visible(tokens: Tensor,
@@ -64,21 +64,16 @@ class TokenMaskMAEViT(MAEViT):
 
     ``forward(x, mask)`` keeps ``MAEViT``'s behaviour for ``mask`` ``None``
     or ``False`` (plain ViT features, the default here) and ``True`` (MAE's
-    own random mask) and takes a bool ``(B, N)`` tensor as the mask to use. The weights are
-    ``MAEViT``'s and load into it (and into ``VisionTransformer``) as they
-    are.
+    own random mask) and takes a bool ``(B, N)`` tensor as the mask to
+    use. The weights are ``MAEViT``'s and load into it (and into
+    ``VisionTransformer``) as they are.
     """
 
     def embed(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
         """``(B, 3, H, W)`` images -> patch tokens ``(B, N, C)`` with the
         position embedding added, and the patch grid ``(h, w)``."""
-        tokens, grid = self.patch_embed(x)
-        if tuple(grid) != tuple(self.patch_resolution):
-            raise ValueError(
-                f'{type(self).__name__}: a {tuple(x.shape[-2:])} input makes '
-                f'a {tuple(grid)} patch grid; MAE pre-training expects '
-                f'img_size {self.img_size}, a {self.patch_resolution} grid')
-        return tokens + self.pos_embed[:, 1:, :], tuple(grid)
+        tokens, grid = embed_patches(self, x, 'MAE')
+        return tokens + self.pos_embed[:, 1:, :], grid
 
     def prepend_cls_token(self, tokens: Tensor) -> Tensor:
         """``(B, N, C)`` -> ``(B, 1 + N, C)``: the class token (with its

@@ -10,7 +10,8 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from ..utils.attention import inference_pass
-from ..utils.token_masking import check_patch_mask, replace_masked_tokens
+from ..utils.token_masking import (check_patch_mask, embed_patches,
+                                   replace_masked_tokens)
 from .token_mask_simmim_vit import mask_patch_layout
 
 
@@ -88,13 +89,7 @@ class TokenMaskSimMIMSwin(SimMIMSwinTransformer):
         """``(B, 3, H, W)`` images -> patch embeddings ``(B, N, C)`` (no
         position embedding yet: masked ones are replaced first) and the
         token grid ``(h, w)``."""
-        tokens, grid = self.patch_embed(x)
-        if tuple(grid) != tuple(self.patch_resolution):
-            raise ValueError(
-                f'{type(self).__name__}: a {tuple(x.shape[-2:])} input makes '
-                f'a {tuple(grid)} token grid; SimMIM pre-training expects '
-                f'img_size to make a {tuple(self.patch_resolution)} grid')
-        return tokens, tuple(grid)
+        return embed_patches(self, x, 'SimMIM')
 
     def with_position(self, tokens: Tensor) -> Tensor:
         """The absolute position embedding added, if the model has one."""

@@ -8,7 +8,8 @@ from torch import Tensor
 
 from maskssl.utils.arg_checks import check_int
 from ..utils.attention import attention_guidance, encoder_attention
-from ..utils.token_masking import check_patch_mask, replace_masked_tokens
+from ..utils.token_masking import (check_patch_mask, embed_patches,
+                                   replace_masked_tokens)
 from .mst_vision_transformer import MSTVisionTransformer
 
 
@@ -136,13 +137,7 @@ class TokenMaskSimMIMViT(MSTVisionTransformer):
         """``(B, 3, H, W)`` images -> patch embeddings ``(B, N, C)`` (no
         position embedding yet: masked ones are replaced first) and the
         patch grid ``(h, w)``."""
-        tokens, grid = self.patch_embed(x)
-        if tuple(grid) != tuple(self.patch_resolution):
-            raise ValueError(
-                f'{type(self).__name__}: a {tuple(x.shape[-2:])} input makes '
-                f'a {tuple(grid)} patch grid; SimMIM pre-training expects '
-                f'img_size {self.img_size}, a {self.patch_resolution} grid')
-        return tokens, tuple(grid)
+        return embed_patches(self, x, 'SimMIM')
 
     def with_position(self, tokens: Tensor) -> Tensor:
         """``(B, N, C)`` patch embeddings -> ``(B, num_extra_tokens + N, C)``:

@@ -1,9 +1,10 @@
-"""Token masks applied inside a ViT: checking a bool patch mask and
-replacing masked patch embeddings by a learnable ``[MASK]`` embedding."""
-from typing import Sequence
+"""Token masks applied inside a ViT: embedding the patches on the grid the
+masks are made for, checking a bool patch mask and replacing masked patch
+embeddings by a learnable ``[MASK]`` embedding."""
+from typing import Sequence, Tuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def check_patch_mask(mask: Tensor, batch_size: int, grid: Sequence[int],
@@ -46,3 +47,29 @@ def replace_masked_tokens(tokens: Tensor, mask: Tensor,
     """
     return torch.where(mask.unsqueeze(-1), mask_token.to(tokens.dtype),
                        tokens)
+
+
+def embed_patches(backbone: nn.Module, x: Tensor, task: str,
+                  why: str = '') -> Tuple[Tensor, Tuple[int, int]]:
+    """``backbone.patch_embed`` of ``(B, 3, H, W)`` images: the patch
+    embeddings ``(B, N, C)`` and the patch grid ``(h, w)``, which must be
+    the ``patch_resolution`` the backbone was built for (the grid of its
+    position embedding, its masker's tree, ...).
+
+    Args:
+        backbone (nn.Module): an mmpretrain ViT/BEiT/Swin backbone.
+        x (Tensor): the images.
+        task (str): the pre-training, for the message (e.g. ``'MAE'``).
+        why (str): appended to the message, e.g. what else fixes the grid.
+
+    Raises:
+        ValueError: naming the input size, its grid and the expected one.
+    """
+    tokens, grid = backbone.patch_embed(x)
+    if tuple(grid) != tuple(backbone.patch_resolution):
+        raise ValueError(
+            f'{type(backbone).__name__}: a {tuple(x.shape[-2:])} input makes '
+            f'a {tuple(grid)} patch grid; {task} pre-training expects the '
+            f"config's img_size, a {tuple(backbone.patch_resolution)} grid"
+            f'{why}')
+    return tokens, tuple(grid)

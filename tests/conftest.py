@@ -83,3 +83,21 @@ def train_iterations(config: str, work_dir: str, toy_root: str,
         for key in hub.log_scalars
         if key.startswith('train/') and key.split('/')[1].startswith('loss')
     }
+
+
+def spy_masker(model) -> dict:
+    """Make ``model.masker`` record each call's ``grid``, ``guidance`` and
+    returned ``mask`` in the dict returned (the latest call's)."""
+    seen = {}
+    forward = model.masker.forward
+
+    def spy(*args, **kwargs):
+        mask = forward(*args, **kwargs)
+        seen['grid'] = tuple(args[1])
+        seen['guidance'] = args[2] if len(args) > 2 else kwargs.get(
+            'guidance')
+        seen['mask'] = mask
+        return mask
+
+    model.masker.forward = spy
+    return seen

@@ -19,7 +19,7 @@ from mmpretrain.models import BEiTPretrainViT
 from mmpretrain.models.backbones.beit import BEiTTransformerEncoderLayer
 from mmpretrain.registry import MODELS
 
-from conftest import REPO
+from conftest import REPO, spy_masker
 from maskssl.analysis.benchmark import synthetic_batch
 from maskssl.models import maskers
 from maskssl.models.backbones.token_mask_beit_vit import (
@@ -75,22 +75,6 @@ def _model(**kwargs):
 def _inputs(batch: int = 2):
     torch.manual_seed(1)
     return [torch.randn(batch, 3, 32, 32), torch.randn(batch, 3, 32, 32)]
-
-
-def _spy(model):
-    """Record the guidance the masker gets and the mask it returns."""
-    seen = {}
-    forward = model.masker.forward
-
-    def spy(*args, **kwargs):
-        mask = forward(*args, **kwargs)
-        seen['guidance'] = args[2] if len(args) > 2 else kwargs.get(
-            'guidance')
-        seen['mask'] = mask
-        return mask
-
-    model.masker.forward = spy
-    return seen
 
 
 def _hand_relative_bias(table, window, i, j):
@@ -274,7 +258,7 @@ def test_forward_masked_is_beits_masked_forward(mask_form):
 
 def test_loss_uses_the_maskers_mask_guidance_and_the_tokenizers_targets():
     model = _model()
-    seen = _spy(model)
+    seen = spy_masker(model)
     inputs = _inputs()
     model.eval()  # deterministic, to recompute the loss by hand
     loss = model.loss(inputs, None)['loss']
@@ -309,7 +293,7 @@ def test_loss_backprops_through_the_masked_forward_only():
     layers) and the head, not the tokenizer; the gradients are those of a
     run with the mask given (the attention pass adds none)."""
     model = _model(backbone=_backbone_cfg(drop_path_rate=0.))
-    seen = _spy(model)
+    seen = spy_masker(model)
     inputs = _inputs()
     loss = model.loss(inputs, None)['loss']
     assert torch.isfinite(loss)
@@ -342,7 +326,7 @@ def test_ema_source_guides_from_the_moving_average():
     with torch.no_grad():  # the online encoder moves away from its copy
         for p in model.backbone.parameters():
             p.add_(0.1)
-    seen = _spy(model)
+    seen = spy_masker(model)
     model.loss(inputs, None)
     ema = model.attention_ema.module
     expected = torch.stack([patch_attention(w) for w in ema.attention(
@@ -363,7 +347,7 @@ def test_every_masker_drives_ehm_beit(name):
     """BEiT keeps every token, so maskers with a varying count drive it
     too."""
     model = _model(masker=dict(type=name))
-    seen = _spy(model)
+    seen = spy_masker(model)
     loss = model.loss(_inputs(4), None)['loss']
     assert torch.isfinite(loss)
     mask = seen['mask']

@@ -9,6 +9,7 @@ from mmengine.logging import MessageHub
 from mmpretrain.models import MAEViT, VisionTransformer
 from mmpretrain.registry import MODELS
 
+from conftest import spy_masker
 from maskssl.models import maskers
 from maskssl.models.backbones.token_mask_mae_vit import keep_visible
 from maskssl.models.maskers import BaseTokenMasker
@@ -42,22 +43,6 @@ def _model(**kwargs):
     return model
 
 
-def _spy(model):
-    """Record the guidance the masker gets and the mask it returns."""
-    seen = {}
-    forward = model.masker.forward
-
-    def spy(*args, **kwargs):
-        mask = forward(*args, **kwargs)
-        seen['guidance'] = args[2] if len(args) > 2 else kwargs.get(
-            'guidance')
-        seen['mask'] = mask
-        return mask
-
-    model.masker.forward = spy
-    return seen
-
-
 def test_keep_visible_gathers_and_restores():
     torch.manual_seed(0)
     tokens = torch.randn(3, 6, 5)
@@ -84,7 +69,7 @@ def test_keep_visible_refuses_ragged_counts():
 
 def test_loss_uses_the_maskers_mask_and_the_first_blocks_attention():
     model = _model()
-    seen = _spy(model)
+    seen = spy_masker(model)
     x = torch.randn(2, 3, 32, 32)
     loss = model.loss(x, None)['loss']
     loss.backward()
@@ -140,7 +125,7 @@ def test_only_the_masked_forward_trains_the_encoder():
     masked forward: zeroing the loss's dependence on the pass (the mask is
     discrete) leaves the gradients of a run with the mask given."""
     model = _model()
-    seen = _spy(model)
+    seen = spy_masker(model)
     x = torch.randn(2, 3, 32, 32)
     model.loss(x, None)['loss'].backward()
     grads = {k: p.grad.clone() for k, p in model.named_parameters()
@@ -169,7 +154,7 @@ def test_ema_source_guides_from_the_moving_average():
         for p in model.backbone.parameters():
             p.add_(0.1)
     before = {k: p.clone() for k, p in ema.named_parameters()}
-    seen = _spy(model)
+    seen = spy_masker(model)
     model.loss(x, None)
     for k, p in ema.named_parameters():
         assert torch.allclose(p, 0.5 * before[k] + 0.5 * online[k]), k
@@ -197,7 +182,7 @@ def test_every_fixed_count_masker_drives_ehm_mae(name):
             _model(masker=masker)
         return
     model = _model(masker=masker)
-    seen = _spy(model)
+    seen = spy_masker(model)
     loss = model.loss(torch.randn(2, 3, 32, 32), None)['loss']
     assert torch.isfinite(loss)
     counts = seen['mask'].sum(1)

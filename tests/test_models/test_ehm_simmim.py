@@ -14,7 +14,7 @@ from mmpretrain.models.selfsup.simmim import SimMIMSwinTransformer
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from conftest import REPO
+from conftest import REPO, spy_masker
 from maskssl.models import maskers
 from maskssl.models.algorithms.ehm_simmim import upsample_patch_mask
 from maskssl.models.backbones.token_mask_simmim_swin import \
@@ -70,25 +70,15 @@ def _build(cfg: dict):
 
 
 def _spy(model):
-    """Record the masker's guidance and mask, and the token mask the masked
-    forward gets."""
-    seen = {}
-    masker_forward = model.masker.forward
+    """Record the masker's grid, guidance and mask (:func:`spy_masker`), and
+    the token mask the masked forward gets."""
+    seen = spy_masker(model)
     forward_masked = model.backbone.forward_masked
-
-    def masker_spy(*args, **kwargs):
-        mask = masker_forward(*args, **kwargs)
-        seen['grid'] = tuple(args[1])
-        seen['guidance'] = args[2] if len(args) > 2 else kwargs.get(
-            'guidance')
-        seen['mask'] = mask
-        return mask
 
     def forward_spy(tokens, mask):
         seen['token_mask'] = mask
         return forward_masked(tokens, mask)
 
-    model.masker.forward = masker_spy
     model.backbone.forward_masked = forward_spy
     return seen
 

@@ -37,7 +37,6 @@ from torch import Tensor, nn
 from maskssl.checkpoint import describe_state_mismatch, read_checkpoint
 from maskssl.models.algorithms.token_masker_host import masker_guidance
 from maskssl.models.maskers import EvolvedHierarchicalMasker
-from maskssl.models.maskers.functional import num_masked
 from maskssl.models.maskers.hierarchy import (build_hierarchy, masking_depth,
                                               parts_at_depth)
 from maskssl.utils.arg_checks import check_fraction
@@ -339,7 +338,7 @@ def evolved_mask_example(image: np.ndarray,
 
     depth_levels, partitions = zip(*(cut(f) for f in depths))
     fractions = [progress_fraction(masker, p) for p in progress]
-    count = num_masked(h * w, masker.mask_ratio)
+    count = masker.count(h * w)
     progress_levels, masks = [], []
     for fraction in fractions:
         level = int(masking_depth(fraction, tree.height)[0])

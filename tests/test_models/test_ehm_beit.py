@@ -264,7 +264,7 @@ def test_loss_uses_the_maskers_mask_guidance_and_the_tokenizers_targets():
     loss = model.loss(inputs, None)['loss']
     mask = seen['mask']
     assert mask.shape == (2, N) and mask.dtype == torch.bool
-    assert mask.sum(1).tolist() == [7, 7]  # 16 - int(16 * 0.6)
+    assert mask.sum(1).tolist() == [6, 6]  # round(16 * 0.4)
     bb = model.backbone
     with torch.no_grad():
         h = torch.cat([bb.cls_token.expand(2, -1, -1),
@@ -284,7 +284,7 @@ def test_loss_uses_the_maskers_mask_guidance_and_the_tokenizers_targets():
                  for b in range(2) for i in range(N) if mask[b, i]]
     assert torch.allclose(seen['guidance'], (maps[0] + maps[1]) / 2,
                           atol=1e-6)
-    assert len(terms) == 14
+    assert len(terms) == 12
     assert torch.allclose(loss, torch.stack(terms).mean(), atol=1e-5)
 
 

@@ -14,7 +14,6 @@ from scipy.spatial.distance import squareform
 from maskssl.models.maskers import EvolvedHierarchicalMasker, build_hierarchy
 from maskssl.models.maskers.evolved_hierarchical_masker import \
     training_progress
-from maskssl.models.maskers.functional import num_masked
 from maskssl.models.maskers.hierarchy import (evolved_mask, masking_depth,
                                               parts_at_depth,
                                               random_leaf_order)
@@ -335,15 +334,24 @@ def test_masker_is_seeded():
     first = draw(0)
     assert torch.equal(first, draw(0))
     assert not torch.equal(first, draw(1))
-    assert (first.sum(1) == num_masked(36, 0.75)).all()
+    assert (first.sum(1) == 27).all()  # round(0.75 * 36)
 
 
-def test_count_is_the_family_count():
-    sim = random_similarity(2, 196, 0).float()
-    mask = EvolvedHierarchicalMasker()(2, (14, 14), sim)
-    assert (mask.sum(1) == 147).all() and 147 == round(0.75 * 196)
-    mask = EvolvedHierarchicalMasker(depth=0.5)(2, (7, 7), sim[:, :49, :49])
-    assert (mask.sum(1) == num_masked(49, 0.75)).all()
+@pytest.mark.parametrize('ratio,grid,expected',
+                         [(0.75, (14, 14), 147), (0.75, (7, 7), 37),
+                          (0.4, (14, 14), 78), (0.62, (2, 5), 6),
+                          (0.25, (2, 5), 3), (0.6, (6, 6), 22)])
+def test_count_is_round_of_ratio_times_patches(ratio, grid, expected):
+    # the count round(r N), halves up: 196 * 0.4 = 78.4 -> 78 and
+    # 10 * 0.62 = 6.2 -> 6 (MAE's N - int(N (1 - r)) masks 79 and 7);
+    # 10 * 0.25 = 2.5 -> 3
+    n = grid[0] * grid[1]
+    sim = random_similarity(3, n, 0).float()
+    for depth in (0.0, 0.5, 1.0):
+        masker = EvolvedHierarchicalMasker(mask_ratio=ratio, depth=depth)
+        assert masker.count(n) == expected
+        mask = masker(3, grid, sim, torch.Generator().manual_seed(0))
+        assert (mask.sum(1) == expected).all()
 
 
 @pytest.fixture

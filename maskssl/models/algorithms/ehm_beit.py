@@ -30,7 +30,7 @@ class EHMBEiT(TokenMaskerHost, BEiT):
     The mask ratio: EHM (Sec. V-A) keeps each model's original ratio, and
     BEiT masks "roughly 40%" of the patches (at most 75 of 196, BEiT Sec.
     2.5), so the default is ``mask_ratio=0.4``. The EHM masker masks exactly
-    ``num_masked(196, 0.4) = 79`` of 196 patches (whole tree parts, the
+    ``round(0.4 * 196) = 78`` of 196 patches (whole tree parts, the
     last truncated), where BEiT's generator stops at 75; ``mask_ratio=75 /
     196`` gives BEiT's count.
 

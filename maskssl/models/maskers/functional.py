@@ -41,6 +41,16 @@ def num_masked(num_tokens: int, mask_ratio: float) -> int:
     return num_tokens - int(num_tokens * (1 - mask_ratio) + 1e-9)
 
 
+def rounded_num_masked(num_tokens: int, mask_ratio: float) -> int:
+    """Tokens an evolved hierarchical mask covers: ``round(N * ratio)``,
+    halves rounded up (EHM's count, Sec. IV-B: the selected nodes' leaves
+    total ``r * N``). Equal to :func:`num_masked` where ``N * ratio`` is
+    within 1e-9 of an integer or has a fraction above one half (147 of 196
+    and 37 of 49 at 0.75); one less elsewhere (78 of 196 at 0.4, 6 of 10 at
+    0.62)."""
+    return int(math.floor(num_tokens * mask_ratio + 0.5 + 1e-9))
+
+
 def bernoulli_mask(batch_size: int, num_tokens: int, p: float,
                    generator: Optional[torch.Generator] = None,
                    device: Device = None) -> Tensor:

@@ -45,9 +45,9 @@ def rounded_num_masked(num_tokens: int, mask_ratio: float) -> int:
     """Tokens an evolved hierarchical mask covers: ``round(N * ratio)``,
     halves rounded up (EHM's count, Sec. IV-B: the selected nodes' leaves
     total ``r * N``). Equal to :func:`num_masked` where ``N * ratio`` is
-    within 1e-9 of an integer or has a fraction above one half (147 of 196
-    and 37 of 49 at 0.75); one less elsewhere (78 of 196 at 0.4, 6 of 10 at
-    0.62)."""
+    within 1e-9 of an integer or has a fraction of at least one half (147
+    of 196 and 37 of 49 at 0.75, 3 of 10 at 0.25); one less elsewhere (78
+    of 196 at 0.4, 6 of 10 at 0.62)."""
     return int(math.floor(num_tokens * mask_ratio + 0.5 + 1e-9))
 
 

@@ -8,11 +8,13 @@ mAP, mIoU, top-1), shrunk only through ``--cfg-options``; kNN through
 import glob
 import json
 import math
+import os
 import os.path as osp
 import subprocess
 
 import pytest
 import torch
+from filelock import FileLock
 from mmpretrain.models import VisionTransformer
 
 from conftest import PYTHON, REPO
@@ -32,10 +34,31 @@ def _run(args, cwd=REPO, timeout=600) -> str:
     return out
 
 
-def _pretrain(work, config: str, options: list, tensors: int = 318) -> tuple:
-    """Train ``config`` for one epoch in ``work`` with ``options`` and
-    extract its ``tensors`` backbone tensors: (raw training checkpoint,
-    extracted backbone)."""
+def _pretrain(tmp_path_factory, name: str, config: str, options: list,
+              tensors: int = 318) -> tuple:
+    """Train ``config`` for one epoch with ``options`` and extract its
+    ``tensors`` backbone tensors: (raw training checkpoint, extracted
+    backbone).
+
+    Once per test session: the pytest-xdist workers of ``make test`` share
+    the result through their common temp directory under a file lock (the
+    pytest-xdist recipe for session fixtures), so that a module fixture that
+    both workers need is not trained twice."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        root = root.parent
+    done = root / f'{name}.json'
+    with FileLock(str(root / f'{name}.lock')):
+        if not done.is_file():
+            work = root / name
+            work.mkdir(exist_ok=True)
+            done.write_text(json.dumps(_train_and_extract(
+                work, config, options, tensors)))
+        return tuple(json.loads(done.read_text()))
+
+
+def _train_and_extract(work, config: str, options: list,
+                       tensors: int) -> list:
     _run(['tools/train.py', config, '--work-dir', str(work),
           '--cfg-options', *options, 'train_dataloader.batch_size=8',
           'train_dataloader.num_workers=0', 'train_cfg.max_epochs=1'])
@@ -44,7 +67,7 @@ def _pretrain(work, config: str, options: list, tensors: int = 318) -> tuple:
     out = _run(['tools/model_converters/extract_backbone_weights.py', raw,
                 extracted])
     assert f'wrote {tensors} backbone tensors' in out
-    return raw, extracted
+    return [raw, extracted]
 
 
 @pytest.fixture(scope='module')
@@ -52,7 +75,7 @@ def pretrained(toy_root, tmp_path_factory):
     """(raw training checkpoint, extracted backbone) of a 2-iteration MaskDeep
     ResNet-50 pretraining on 16 toy images."""
     return _pretrain(
-        tmp_path_factory.mktemp('pretrain'),
+        tmp_path_factory, 'pretrain',
         'configs/maskdeep/maskdeep_resnet18-w32_1xb32-coslr-10e_toy.py', [
             'model.backbone.depth=50', 'model.backbone.base_channels=64',
             'model.neck.in_channels=[512,1024,2048]',
@@ -69,8 +92,8 @@ def _dataset(loader: str, **fields) -> list:
 
 def _coco(toy: str) -> list:
     opts = []
-    for loader, split, n in (('train_dataloader', 'train', 8),
-                             ('val_dataloader', 'val', 4)):
+    for loader, split, n in (('train_dataloader', 'train', 4),
+                             ('val_dataloader', 'val', 2)):
         opts += _dataset(loader, data_root=f'{toy}/',
                          ann_file=f'annotations/instances_{split}.json',
                          indices=n, **{'data_prefix.img': './',
@@ -83,13 +106,14 @@ def _coco(toy: str) -> list:
     ]
 
 
-# Few proposals and RoIs: the C4 head runs layer4 on every RoI.
+# Few proposals and RoIs: the C4 head runs layer4 on every RoI (8 sampled
+# per image, the ground truth among them, which the sampler adds).
 FEW_ROIS = [
-    'model.train_cfg.rpn_proposal.nms_pre=200',
-    'model.train_cfg.rpn_proposal.max_per_img=64',
-    'model.train_cfg.rcnn.sampler.num=32',
-    'model.test_cfg.rpn.nms_pre=200', 'model.test_cfg.rpn.max_per_img=32',
-    'model.test_cfg.rcnn.max_per_img=10'
+    'model.train_cfg.rpn_proposal.nms_pre=100',
+    'model.train_cfg.rpn_proposal.max_per_img=16',
+    'model.train_cfg.rcnn.sampler.num=8',
+    'model.test_cfg.rpn.nms_pre=100', 'model.test_cfg.rpn.max_per_img=8',
+    'model.test_cfg.rcnn.max_per_img=5'
 ]
 
 
@@ -97,23 +121,23 @@ def _voc(toy: str) -> list:
     opts = []
     for i in (0, 1):  # VOC07 + VOC12 -> the toy VOC2007 twice
         key = f'train_dataloader.dataset.datasets.{i}'
-        opts += [f'{key}.data_root={toy}/VOCdevkit/', f'{key}.indices=4',
+        opts += [f'{key}.data_root={toy}/VOCdevkit/', f'{key}.indices=2',
                  f'{key}.ann_file=VOC2007/ImageSets/Main/trainval.txt',
                  f'{key}.data_prefix.sub_data_root=VOC2007/',
                  f'{key}.metainfo.classes={CLASSES}',
                  f'{key}.pipeline.2.scales=[(128,96),(128,112)]']
     return opts + _dataset(
-        'val_dataloader', data_root=f'{toy}/VOCdevkit/', indices=4,
+        'val_dataloader', data_root=f'{toy}/VOCdevkit/', indices=2,
         **{'metainfo.classes': CLASSES, 'pipeline.1.scale': '(128,96)'}) + [
-        'model.roi_head.bbox_head.num_classes=8', 'train_cfg.max_iters=4',
-        'train_cfg.val_interval=4'
+        'model.roi_head.bbox_head.num_classes=8', 'train_cfg.max_iters=2',
+        'train_cfg.val_interval=2'
     ]
 
 
 def _ade(toy: str) -> list:
     opts = []
-    for loader, split, n in (('train_dataloader', 'training', 8),
-                             ('val_dataloader', 'validation', 4)):
+    for loader, split, n in (('train_dataloader', 'training', 4),
+                             ('val_dataloader', 'validation', 2)):
         opts += _dataset(
             loader, type='BaseSegDataset', data_root=f'{toy}/ade',
             img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=True,
@@ -126,16 +150,16 @@ def _ade(toy: str) -> list:
         'val_dataloader.dataset.pipeline.1.scale=(128,64)',
         'model.data_preprocessor.size=(64,64)',
         'model.decode_head.num_classes=8',
-        'model.auxiliary_head.num_classes=8', 'train_cfg.max_iters=4',
-        'train_cfg.val_interval=4', 'train_dataloader.batch_size=2'
+        'model.auxiliary_head.num_classes=8', 'train_cfg.max_iters=2',
+        'train_cfg.val_interval=2', 'train_dataloader.batch_size=2'
     ]
 
 
 def _imagenet(toy: str) -> list:
     # the toy root is laid out as ImageNet: {train,val}/, meta/{train,val}.txt
     opts = []
-    for loader in ('train_dataloader', 'val_dataloader'):
-        opts += _dataset(loader, data_root=toy,
+    for loader, n in (('train_dataloader', 16), ('val_dataloader', 8)):
+        opts += _dataset(loader, data_root=toy, indices=n,
                          **{'metainfo.classes': CLASSES})
     return opts + [
         'train_dataloader.dataset.pipeline.1.scale=64',
@@ -187,7 +211,7 @@ def saliency_pretrained(toy_root, tmp_path_factory):
     """(raw training checkpoint, extracted backbone) of a 2-iteration
     saliency-masking MoCo v2 ResNet-50 pretraining on 16 toy images."""
     return _pretrain(
-        tmp_path_factory.mktemp('pretrain_saliency'),
+        tmp_path_factory, 'pretrain_saliency',
         'configs/saliency_mask/'
         'saliency-mocov2-blur_resnet18-w32_1xb32-coslr-10e_toy.py', [
             'model.backbone.depth=50', 'model.backbone.base_channels=64',
@@ -205,10 +229,16 @@ def _train_benchmark(name: str, checkpoints, toy_root: str, tmp_path,
     tools/test.py on the result."""
     config, ckpt_keys, options, metric, which = (cases or CASES)[name]
     ckpt = checkpoints[0] if which == 'raw' else checkpoints[1]
+    # only tools/test.py needs the fine-tuned checkpoint: the others skip
+    # writing one (up to 1.4 GB for a ViT-B with its optimizer state)
+    no_checkpoint = [] if name in TEST_TOO else [
+        'default_hooks.checkpoint.interval=1000000',
+        'default_hooks.checkpoint.save_last=False']
     out = _run(['tools/train.py', f'{BENCH}/{config}', '--work-dir',
                 str(tmp_path), '--auto-scale-lr', '--cfg-options',
                 *[f'{k}.init_cfg.checkpoint={ckpt}' for k in ckpt_keys],
-                *options(toy_root), 'train_dataloader.num_workers=0',
+                *options(toy_root), *no_checkpoint,
+                'train_dataloader.num_workers=0',
                 'val_dataloader.num_workers=0'])
     # the hook proved the weights loaded (ResNet-50 backbone + C4 shared
     # head: 318)
@@ -222,7 +252,7 @@ def _train_benchmark(name: str, checkpoints, toy_root: str, tmp_path,
         test_opts = [o.replace('val_dataloader', 'test_dataloader')
                      .replace('val_evaluator', 'test_evaluator')
                      for o in options(toy_root) if o.startswith('val_')]
-        (finetuned, ) = glob.glob(str(tmp_path / '*_4.pth')) or glob.glob(
+        (finetuned, ) = glob.glob(str(tmp_path / 'iter_2.pth')) or glob.glob(
             str(tmp_path / 'epoch_1.pth'))
         out_file = str(tmp_path / 'test.json')
         _run(['tools/test.py', f'{BENCH}/{config}', finetuned, '--work-dir',
@@ -298,7 +328,7 @@ def mst_pretrained(toy_root, tmp_path_factory):
     global views, a 4-stage decoder) on 16 toy images: the 150 tensors of
     mmpretrain's VisionTransformer and the [MASK] embedding."""
     return _pretrain(
-        tmp_path_factory.mktemp('pretrain_mst'),
+        tmp_path_factory, 'pretrain_mst',
         'configs/mst/mst_vit-tiny-p8_1xb32-coslr-10e_toy.py', [
             'model.backbone.arch=deit-small', 'model.backbone.patch_size=16',
             'model.backbone.img_size=224', 'model.neck.in_channels=384',
@@ -356,7 +386,7 @@ def mst_swin_pretrained(toy_root, tmp_path_factory):
     5-stage decoder) and 24-px local views."""
     views = 'train_dataloader.dataset.pipeline.1.transforms'
     return _pretrain(
-        tmp_path_factory.mktemp('pretrain_mst_swin'),
+        tmp_path_factory, 'pretrain_mst_swin',
         'configs/mst/mst_vit-tiny-p8_1xb32-coslr-10e_toy.py', [
             'model.backbone.type=MSTSwinTransformer',
             'model.backbone.arch=tiny', 'model.backbone.img_size=224',
@@ -402,7 +432,7 @@ def ehm_pretrained(toy_root, tmp_path_factory):
     ViT-B/16 pretraining (the toy config at the benchmarks' arch: 224 px, a
     1-block decoder) on 8 toy images: mmpretrain's 150 ViT tensors."""
     return _pretrain(
-        tmp_path_factory.mktemp('pretrain_ehm'),
+        tmp_path_factory, 'pretrain_ehm',
         'configs/ehm/ehm-mae_vit-tiny-p4_1xb32-coslr-10e_toy.py', [
             'model.backbone.arch=base', 'model.backbone.patch_size=16',
             'model.backbone.img_size=224', 'model.neck.num_patches=196',

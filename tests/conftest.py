@@ -58,7 +58,7 @@ def pretrained_check_args(cfg) -> dict:
 
 
 def train_iterations(config: str, work_dir: str, toy_root: str,
-                     iters: int = 30, batch_size: int = 16,
+                     iters: int = 30, batch_size: int = 8,
                      drop_hooks: tuple = ()) -> dict:
     """Train ``config`` on the toy data for ``iters`` iterations at its own
     lr, held constant (no scheduler), without the ``drop_hooks`` custom

@@ -17,7 +17,7 @@ from conftest import REPO, train_iterations
 
 TOY = osp.join(REPO, 'configs/saliency_mask/'
                'saliency-mocov2-blur_resnet18-w32_1xb32-coslr-10e_toy.py')
-BATCH = 16
+BATCH = 8
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
 """DINO's projection head as MST's neck: the MLP, the weight-normalised last
-layer with g = 1, and BN statistics updated from the global views only."""
+layer with g = 1 or learnt, and BN statistics updated from the global views only."""
 import copy
 import math
 import re
@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from maskssl.engine.hooks.freeze_last_layer_hook import params_under
 from maskssl.models.necks.dino_projection_neck import (DINOProjectionNeck,
                                                        frozen_bn_stats,
                                                        normalised_prototypes)
@@ -17,12 +18,12 @@ from maskssl.models.necks.dino_projection_neck import (DINOProjectionNeck,
 C, HIDDEN, BOTTLENECK, K = 6, 12, 4, 10
 
 
-def _neck(use_bn=False, seed=0):
+def _neck(use_bn=False, seed=0, norm_last_layer=True):
     torch.manual_seed(seed)
     return MODELS.build(
         dict(type='DINOProjectionNeck', in_channels=C, out_channels=K,
              hidden_channels=HIDDEN, bottleneck_channels=BOTTLENECK,
-             use_bn=use_bn))
+             use_bn=use_bn, norm_last_layer=norm_last_layer))
 
 
 def _bn_state(neck):
@@ -102,6 +103,36 @@ def test_last_layer_scale_does_not_change_the_output():
         neck.last_layer.weight.mul_(7.5)
         neck.last_layer.weight[2] *= 0.01  # a per-row scale too
     torch.testing.assert_close(neck(x), before)
+
+
+def test_learnt_norms_are_weight_norm_with_g():
+    # norm_last_layer=False: DINO's weight_norm layer with g learnt
+    neck = _neck(norm_last_layer=False)
+    assert neck.last_layer.weight_g.shape == (K, 1)
+    assert torch.equal(neck.last_layer.weight_g, torch.ones(K, 1))
+    x = torch.randn(4, C)
+    torch.testing.assert_close(neck(x), _neck()(x))  # g = 1 at init
+    g = torch.rand(K, 1) * 3
+    with torch.no_grad():
+        neck.last_layer.weight_g.copy_(g)
+    ref = nn.Linear(BOTTLENECK, K, bias=False)
+    ref.weight.data.copy_(neck.last_layer.weight)
+    ref = nn.utils.parametrizations.weight_norm(ref)
+    ref.parametrizations.weight.original0.data.copy_(g)
+    torch.testing.assert_close(
+        neck(x), ref(F.normalize(neck.mlp(x), dim=-1)))
+    out = neck(x)
+    out.sum().backward()
+    assert neck.last_layer.weight_g.grad.abs().sum() > 0
+    teacher = copy.deepcopy(neck)
+    torch.testing.assert_close(teacher(x), out)
+    assert set(neck.state_dict()) == set(_neck().state_dict()) | {
+        'last_layer.weight_g'}
+    # FreezeLastLayerHook's default prefix freezes g with the prototypes
+    model = nn.Module()
+    model.neck = neck
+    assert set(params_under(model, 'neck.last_layer')) == {
+        'neck.last_layer.weight', 'neck.last_layer.weight_g'}
 
 
 def test_bn_stats_frozen_for_local_views_and_updated_for_global():
@@ -191,6 +222,7 @@ def test_deepcopy_and_state_dict():
     ('hidden_channels', 2.5, 'hidden_channels=2.5 (float)'),
     ('bottleneck_channels', True, 'bottleneck_channels=True (bool)'),
     ('use_bn', 'yes', "use_bn='yes' (str); expected a bool"),
+    ('norm_last_layer', 0, 'norm_last_layer=0 (int); expected a bool'),
 ])
 def test_invalid_arguments(key, value, expected):
     kwargs = dict(in_channels=C, out_channels=K)

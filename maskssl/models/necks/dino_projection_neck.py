@@ -2,6 +2,7 @@
 from contextlib import contextmanager
 from typing import Iterator, List, Optional, Sequence, Union
 
+import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
@@ -75,7 +76,13 @@ class DINOProjectionNeck(BaseModule):
     The last layer is a plain ``nn.Linear`` named ``last_layer`` whose weight
     is normalised per row in :meth:`forward`: this equals ``weight_norm``
     with ``weight_g`` frozen at 1 and keeps the module deep-copyable for the
-    EMA teacher and its state-dict key ``last_layer.weight``.
+    EMA teacher and its state-dict key ``last_layer.weight``. With
+    ``norm_last_layer=False`` (DINO's ``--norm_last_layer false``) the row
+    norms ``g`` are learnt: a ``(K, 1)`` parameter ``last_layer.weight_g``
+    (DINO's key), initialised to 1, scales each prototype's cosine, as
+    ``weight_norm`` computes ``g * v / ||v||``. ``FreezeLastLayerHook`` with
+    prefix ``'neck.last_layer'`` freezes it with the weight, as DINO's
+    ``cancel_gradients_last_layer`` does.
 
     Initialisation as DINO's code: the MLP linears get a truncated normal of
     std 0.02 and zero biases; ``last_layer`` keeps PyTorch's default
@@ -93,6 +100,11 @@ class DINOProjectionNeck(BaseModule):
         bottleneck_channels (int): width of the bottleneck. Defaults to 256.
         use_bn (bool): BatchNorm1d after each hidden linear. Defaults to
             False.
+        norm_last_layer (bool): keep the prototypes' norms ``g`` at 1
+            (DINO's default); False learns them, which DINO recommends for
+            ViT-S/DeiT-S only ("removing last layer normalization (only safe
+            with --arch deit_small)", DINO's README). MST is silent. Defaults
+            to True.
         init_cfg (dict or list[dict], optional): initialisation config,
             applied by ``init_weights`` over the DINO init above.
     """
@@ -103,6 +115,7 @@ class DINOProjectionNeck(BaseModule):
                  hidden_channels: int = 2048,
                  bottleneck_channels: int = 256,
                  use_bn: bool = False,
+                 norm_last_layer: bool = True,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg)
         owner = type(self).__name__
@@ -112,10 +125,13 @@ class DINOProjectionNeck(BaseModule):
         hidden = check_int(hidden_channels, 'hidden_channels', owner=owner)
         bottleneck = check_int(
             bottleneck_channels, 'bottleneck_channels', owner=owner)
-        if not isinstance(use_bn, bool):
-            raise ValueError(f'{owner}: use_bn={use_bn!r} '
-                             f'({type(use_bn).__name__}); expected a bool')
+        for key, flag in (('use_bn', use_bn),
+                          ('norm_last_layer', norm_last_layer)):
+            if not isinstance(flag, bool):
+                raise ValueError(f'{owner}: {key}={flag!r} '
+                                 f'({type(flag).__name__}); expected a bool')
         self.use_bn = use_bn
+        self.norm_last_layer = norm_last_layer
 
         layers: List[nn.Module] = []
         for width_in in (self.in_channels, hidden):
@@ -130,6 +146,9 @@ class DINOProjectionNeck(BaseModule):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
         self.last_layer = nn.Linear(bottleneck, self.out_channels, bias=False)
+        if not norm_last_layer:
+            self.last_layer.weight_g = nn.Parameter(
+                torch.ones(self.out_channels, 1))
 
     def forward(self,
                 x: Union[Sequence[Tensor], Tensor],
@@ -148,7 +167,8 @@ class DINOProjectionNeck(BaseModule):
                 mode (see :func:`frozen_bn_stats`). Defaults to True.
 
         Returns:
-            Tensor: (B, K) scores, the logits of DINO's loss.
+            Tensor: (B, K) scores, the logits of DINO's loss: cosines, each
+            times its prototype's ``g`` where ``norm_last_layer=False``.
         """
         if not isinstance(x, Tensor):
             x = x[-1]
@@ -163,4 +183,7 @@ class DINOProjectionNeck(BaseModule):
         else:
             with frozen_bn_stats(self.mlp):
                 feats = self.mlp(x)
-        return normalised_prototypes(feats, self.last_layer.weight)
+        scores = normalised_prototypes(feats, self.last_layer.weight)
+        if self.norm_last_layer:
+            return scores
+        return scores * self.last_layer.weight_g.t()

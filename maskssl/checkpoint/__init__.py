@@ -1,3 +1,4 @@
+from .converter_cli import converter_parser, run_converter
 from .export import (check_torchvision_resnet, detectron2_to_torchvision_key,
                      extract_backbone, publish_checkpoint, published_name,
                      resnet_depth, resnet_to_detectron2, timm_to_vit_key,
@@ -12,6 +13,7 @@ from .pretrained import (PretrainedLoad, check_pretrained,
 from .safe_load import allow_mmengine_checkpoint_types
 
 __all__ = [
+    'converter_parser', 'run_converter',
     'check_torchvision_resnet', 'detectron2_to_torchvision_key',
     'extract_backbone', 'publish_checkpoint', 'published_name',
     'resnet_depth', 'resnet_to_detectron2', 'timm_to_vit_key',

@@ -12,37 +12,33 @@ Example::
         work_dirs/maskdeep_r50/epoch_200.pth maskdeep_r50_backbone.pth
 """
 import argparse
-import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
-from maskssl.checkpoint import (check_output_path, extract_backbone,
-                                read_checkpoint, save_atomic)
+from maskssl.checkpoint import (converter_parser, extract_backbone,
+                                read_checkpoint, run_converter)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Extract the backbone weights of a training checkpoint')
-    parser.add_argument('src', help='raw maskssl training checkpoint (.pth)')
-    parser.add_argument('dst', help='output backbone checkpoint (.pth)')
+    parser = converter_parser(
+        'Extract the backbone weights of a training checkpoint',
+        'raw maskssl training checkpoint (.pth)',
+        'output backbone checkpoint (.pth)')
     parser.add_argument(
         '--prefix', default='backbone.',
         help='prefix of the backbone keys (default: %(default)s)')
-    parser.add_argument(
-        '--force', action='store_true',
-        help='write DST even when it is the same file as SRC')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    try:
-        check_output_path(args.src, args.dst, args.force)
+
+    def convert() -> Tuple[dict, str]:
         out = extract_backbone(read_checkpoint(args.src), args.src,
                                args.prefix)
-        save_atomic(out, args.dst)
-    except (OSError, ValueError) as err:
-        sys.exit(f'error: {err}')
-    print(f'wrote {len(out["state_dict"])} backbone tensors to {args.dst}')
+        return out, (f'wrote {len(out["state_dict"])} backbone tensors to '
+                     f'{args.dst}')
+
+    run_converter(args, convert)
 
 
 if __name__ == '__main__':

@@ -20,22 +20,17 @@ Example::
 """
 import argparse
 import pickle
-import sys
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
-from maskssl.checkpoint import (backbone_state, check_output_path,
-                                resnet_to_detectron2, save_atomic)
+from maskssl.checkpoint import (backbone_state, converter_parser,
+                                resnet_to_detectron2, run_converter)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Convert a ResNet backbone to detectron2 weights')
-    parser.add_argument('src',
-                        help='training checkpoint or extracted backbone')
-    parser.add_argument('dst', help='output detectron2 weights (.pkl)')
-    parser.add_argument(
-        '--force', action='store_true',
-        help='write DST even when it is the same file as SRC')
+    parser = converter_parser(
+        'Convert a ResNet backbone to detectron2 weights',
+        'training checkpoint or extracted backbone',
+        'output detectron2 weights (.pkl)')
     args = parser.parse_args(argv)
     if not args.dst.endswith('.pkl'):
         parser.error(f'{args.dst}: the output must end with .pkl (detectron2 '
@@ -51,14 +46,12 @@ def dump_pickle(obj: Any, filename: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    try:
-        check_output_path(args.src, args.dst, args.force)
-        state, _ = backbone_state(args.src)
-        out = resnet_to_detectron2(state, args.src)
-        save_atomic(out, args.dst, save=dump_pickle)
-    except (OSError, ValueError) as err:
-        sys.exit(f'error: {err}')
-    print(f'wrote {len(out["model"])} arrays to {args.dst}')
+
+    def convert() -> Tuple[dict, str]:
+        out = resnet_to_detectron2(backbone_state(args.src)[0], args.src)
+        return out, f'wrote {len(out["model"])} arrays to {args.dst}'
+
+    run_converter(args, convert, save=dump_pickle)
 
 
 if __name__ == '__main__':

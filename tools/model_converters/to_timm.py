@@ -21,35 +21,27 @@ Example::
     model.load_state_dict(torch.load('mae_vit-b_timm.pth'))
 """
 import argparse
-import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
-from maskssl.checkpoint import (backbone_state, check_output_path,
-                                save_atomic, vit_to_timm)
+from maskssl.checkpoint import (backbone_state, converter_parser,
+                                run_converter, vit_to_timm)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Convert a ViT backbone to timm VisionTransformer names')
-    parser.add_argument('src',
-                        help='training checkpoint or extracted backbone')
-    parser.add_argument('dst', help='output timm state dict (.pth)')
-    parser.add_argument(
-        '--force', action='store_true',
-        help='write DST even when it is the same file as SRC')
-    return parser.parse_args(argv)
+    return converter_parser(
+        'Convert a ViT backbone to timm VisionTransformer names',
+        'training checkpoint or extracted backbone',
+        'output timm state dict (.pth)').parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    try:
-        check_output_path(args.src, args.dst, args.force)
-        state, _ = backbone_state(args.src)
-        out = vit_to_timm(state, args.src)
-        save_atomic(out, args.dst)
-    except (OSError, ValueError) as err:
-        sys.exit(f'error: {err}')
-    print(f'wrote {len(out)} tensors to {args.dst}')
+
+    def convert() -> Tuple[dict, str]:
+        out = vit_to_timm(backbone_state(args.src)[0], args.src)
+        return out, f'wrote {len(out)} tensors to {args.dst}'
+
+    run_converter(args, convert)
 
 
 if __name__ == '__main__':

@@ -20,35 +20,29 @@ Example::
                           strict=False)
 """
 import argparse
-import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
-from maskssl.checkpoint import (backbone_state, check_output_path,
-                                check_torchvision_resnet, save_atomic)
+from maskssl.checkpoint import (backbone_state, check_torchvision_resnet,
+                                converter_parser, run_converter)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Convert a ResNet backbone to a torchvision state dict')
-    parser.add_argument('src',
-                        help='training checkpoint or extracted backbone')
-    parser.add_argument('dst', help='output torchvision state dict (.pth)')
-    parser.add_argument(
-        '--force', action='store_true',
-        help='write DST even when it is the same file as SRC')
-    return parser.parse_args(argv)
+    return converter_parser(
+        'Convert a ResNet backbone to a torchvision state dict',
+        'training checkpoint or extracted backbone',
+        'output torchvision state dict (.pth)').parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    try:
-        check_output_path(args.src, args.dst, args.force)
+
+    def convert() -> Tuple[dict, str]:
         state, _ = backbone_state(args.src)
         depth = check_torchvision_resnet(state, args.src)
-        save_atomic(state, args.dst)
-    except (OSError, ValueError) as err:
-        sys.exit(f'error: {err}')
-    print(f'resnet{depth}: wrote {len(state)} tensors to {args.dst}')
+        return state, (f'resnet{depth}: wrote {len(state)} tensors to '
+                       f'{args.dst}')
+
+    run_converter(args, convert)
 
 
 if __name__ == '__main__':

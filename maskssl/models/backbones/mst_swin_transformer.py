@@ -5,16 +5,15 @@ import math
 from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models import SwinTransformer
 from mmpretrain.models.backbones.swin_transformer import SwinBlock
 from mmpretrain.models.utils import ShiftWindowMSA, WindowMSA, to_2tuple
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from ..utils.token_masking import check_patch_mask, replace_masked_tokens
+from ..utils.token_masking import (MaskTokenMixin, check_patch_mask,
+                                    replace_masked_tokens)
 from .mst_vision_transformer import ATTENTION_KINDS
 
 OUT_TYPES = ('featmap', 'avg_featmap')
@@ -310,7 +309,7 @@ def swin_block_with_attention(
 
 
 @MODELS.register_module()
-class MSTSwinTransformer(SwinTransformer):
+class MSTSwinTransformer(MaskTokenMixin, SwinTransformer):
     """mmpretrain's ``SwinTransformer`` with MST's token mask and attention
     output; MST's Swin-T (Sec. 4.2, Table 1; Table 2's detection backbone)
     is ``arch='tiny'``. The contract of :class:`MSTVisionTransformer` that
@@ -379,15 +378,7 @@ class MSTSwinTransformer(SwinTransformer):
                         f'{type(block.attn.w_msa).__name__}; expected '
                         "mmpretrain's WindowMSA (Swin v1)")
         self.out_type = out_type
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
-        if self.frozen_stages >= 0:
-            self.mask_token.requires_grad = False
-
-    def init_weights(self) -> None:
-        super().init_weights()
-        if not (isinstance(self.init_cfg, dict)
-                and self.init_cfg['type'] == 'Pretrained'):
-            trunc_normal_(self.mask_token, std=0.02)
+        self.add_mask_token(self.embed_dims, frozen=self.frozen_stages >= 0)
 
     @property
     def mask_scale(self) -> Tuple[int, int]:

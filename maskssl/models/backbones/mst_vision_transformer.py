@@ -4,8 +4,6 @@ import math
 from typing import Optional, Tuple, Union
 
 import torch
-import torch.nn as nn
-from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
 from mmpretrain.registry import MODELS
@@ -13,13 +11,14 @@ from torch import Tensor
 
 from ..utils.attention import (class_attention, encoder_layer_with_attention,
                                patch_attention)
-from ..utils.token_masking import check_patch_mask, replace_masked_tokens
+from ..utils.token_masking import (MaskTokenMixin, check_patch_mask,
+                                    replace_masked_tokens)
 
 ATTENTION_KINDS = ('cls', 'patch')
 
 
 @MODELS.register_module()
-class MSTVisionTransformer(VisionTransformer):
+class MSTVisionTransformer(MaskTokenMixin, VisionTransformer):
     """mmpretrain's ``VisionTransformer`` with MST's token mask and attention
     output (Sec. 3.2); MST's DeiT-S/16 is ``arch='deit-small'``,
     ``patch_size=16`` (ViT-S/16 with a class token).
@@ -43,15 +42,7 @@ class MSTVisionTransformer(VisionTransformer):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
-        if self.frozen_stages > 0:
-            self.mask_token.requires_grad = False
-
-    def init_weights(self) -> None:
-        super().init_weights()
-        if not (isinstance(self.init_cfg, dict)
-                and self.init_cfg['type'] == 'Pretrained'):
-            trunc_normal_(self.mask_token, std=0.02)
+        self.add_mask_token(self.embed_dims, frozen=self.frozen_stages > 0)
 
     def token_grid(self, imgs: Tensor) -> Tuple[int, int]:
         """The ``(h, w)`` patch grid of ``(B, 3, H, W)`` images, which masks

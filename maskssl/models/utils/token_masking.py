@@ -4,7 +4,33 @@ embeddings by a learnable ``[MASK]`` embedding."""
 from typing import Sequence, Tuple
 
 import torch
+from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
+
+
+class MaskTokenMixin:
+    """A learnable ``[MASK]`` embedding for a backbone that takes ``mask=``.
+
+    Mixed in before an mmpretrain backbone class (``class
+    B(MaskTokenMixin, VisionTransformer)``): :meth:`add_mask_token` creates
+    ``mask_token`` ``(1, 1, C)``, zeros, and :meth:`init_weights` draws it from
+    a truncated normal of std 0.02 after the parent's init unless the
+    backbone loads a ``Pretrained`` checkpoint, as mmpretrain's SimMIM and
+    BEiT backbones initialise theirs.
+    """
+
+    def add_mask_token(self, embed_dims: int, frozen: bool) -> None:
+        """Create ``mask_token`` ``(1, 1, embed_dims)``; ``frozen`` (the
+        patch embedding it stands in for is frozen): no gradient."""
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
+        if frozen:
+            self.mask_token.requires_grad = False
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if not (isinstance(self.init_cfg, dict)
+                and self.init_cfg['type'] == 'Pretrained'):
+            trunc_normal_(self.mask_token, std=0.02)
 
 
 def check_patch_mask(mask: Tensor, batch_size: int, grid: Sequence[int],

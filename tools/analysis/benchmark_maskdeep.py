@@ -20,15 +20,14 @@ Example (one GPU)::
 import argparse
 import copy
 import os.path as osp
-import time
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import mmpretrain
 import torch
 from mmengine.config import Config
 
-from maskssl.analysis import (StepRunner, crop_sizes, ratio_table,
-                              report_json, run_benchmark)
+from maskssl.analysis import (StepRunner, crop_sizes, median_ms,
+                              ratio_table, report_json, run_benchmark)
 from maskssl.launch import load_config
 from maskssl.models.utils import sample_point_groups
 from maskssl.utils import register_all_modules
@@ -84,21 +83,6 @@ def target_size(cfg: Config) -> int:
     return max(crop_sizes(views.transforms[-1]))
 
 
-def timed_ms(fn: Callable[[], None], device: str, reps: int = 50) -> float:
-    """Median wall time of ``fn`` in ms, synchronising CUDA."""
-    times = []
-    for i in range(reps + 5):
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
-        if i >= 5:
-            times.append((time.perf_counter() - start) * 1e3)
-    return sorted(times)[len(times) // 2]
-
-
 def sampling_share(cfg: Config, batch_size: int, img_size: Optional[int],
                    device: str) -> Dict[str, float]:
     """Time of the point sampling of one step (draw and gather, forward and
@@ -106,7 +90,8 @@ def sampling_share(cfg: Config, batch_size: int, img_size: Optional[int],
     runner = StepRunner('sampling', cfg, batch_size, img_size, device)
     for _ in range(3):
         runner.step(record=False)
-    step_ms = timed_ms(lambda: runner.step(record=False), device, reps=10)
+    step_ms = median_ms(lambda: runner.step(record=False), device,
+                        reps=10, warmup=5)
     model = runner.model
     data = model.data_preprocessor(copy.deepcopy(runner.batch), True)
     roles = data['data_samples'][0].view_roles
@@ -124,7 +109,7 @@ def sampling_share(cfg: Config, batch_size: int, img_size: Optional[int],
                                          neck.num_points)
             groups.backward(torch.ones_like(groups))
 
-        total += timed_ms(sample_and_back, device)
+        total += median_ms(sample_and_back, device, reps=50, warmup=5)
     return dict(sampling_ms=total, step_ms=step_ms,
                 share=total / step_ms)
 

@@ -24,7 +24,9 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.registry import MODELS, TRANSFORMS
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import (FlopCounterMode,
+                                     sdpa_backward_flop_count,
+                                     sdpa_flop_count)
 
 from mmcv.transforms import Compose, LoadImageFromFile
 
@@ -32,6 +34,42 @@ from ..launch.config_checks import check_model_type
 from ..utils.arg_checks import check_int
 from ..utils.config import iter_cfg_dicts
 from ..utils.init_weights import init_weights_quietly
+
+def _cpu_attention_flop(query_shape, key_shape, value_shape, *args,
+                        out_shape=None, **kwargs) -> int:
+    """FLOPs of torch's fused CPU attention kernel, by the formula torch's
+    counter applies to its CUDA kernels: ``4 B H L S D`` (the ``Q K^T`` and
+    ``A V`` matmuls)."""
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _cpu_attention_backward_flop(grad_out_shape, query_shape, key_shape,
+                                 value_shape, *args, out_shape=None,
+                                 **kwargs) -> int:
+    """FLOPs of the backward of torch's fused CPU attention kernel, by the
+    formula torch's counter applies to its CUDA kernels."""
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape,
+                                    value_shape)
+
+
+# torch 2.14's FlopCounterMode counts the fused attention kernels of CUDA
+# but not the one scaled_dot_product_attention runs on CPU.
+FUSED_ATTENTION_FLOPS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu:
+    _cpu_attention_flop,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward:
+    _cpu_attention_backward_flop,
+}
+
+
+def flop_counter() -> FlopCounterMode:
+    """The harness's FLOP counter: torch's ``FlopCounterMode`` that also
+    counts the fused CPU attention kernel (:data:`FUSED_ATTENTION_FLOPS`),
+    so that ViT FLOP counts on CPU include every attention matmul, as on
+    GPU."""
+    return FlopCounterMode(display=False,
+                           custom_mapping=FUSED_ATTENTION_FLOPS)
+
 
 CROP_KEYS = {'RandomResizedCrop': 'scale', 'RandomCrop': 'crop_size',
              'CenterCrop': 'crop_size'}
@@ -148,7 +186,7 @@ class StepRunner:
         """Forward FLOPs (multiply-adds) of one training ``loss`` call, per
         image of the batch."""
         data = self.model.data_preprocessor(copy.deepcopy(self.batch), True)
-        counter = FlopCounterMode(display=False)
+        counter = flop_counter()
         with counter, torch.no_grad():
             self.model(**data, mode='loss')
         return counter.get_total_flops() / 2 / self.batch_size / 1e9
@@ -156,7 +194,7 @@ class StepRunner:
     def train_gflops_per_img(self) -> float:
         """FLOPs (multiply-adds) of one training step, backward included, per
         image of the batch."""
-        counter = FlopCounterMode(display=False)
+        counter = flop_counter()
         with counter:
             self.model.train_step(copy.deepcopy(self.batch),
                                   self.optim_wrapper)
@@ -281,15 +319,17 @@ def without_amp(cfg: Config) -> Config:
 
 
 def counts_fused_attention(device: str) -> bool:
-    """Whether torch's ``FlopCounterMode`` (the harness's FLOP count) counts
-    ``scaled_dot_product_attention`` on ``device``. It did not on CPU with
-    torch 2.14, where ViT blocks use the fused kernel: their attention
-    matmuls (``2 L^2 C`` multiply-adds per block and image, about 8% of a
-    ViT-S/16 block at 224 px) are then missing from every FLOP count, while
-    attention written out as matmuls to return its weights (a teacher's last
-    block for MST's masker, EHM's attention pass) is counted."""
+    """Whether the harness's FLOP count (:func:`flop_counter`) counts
+    ``scaled_dot_product_attention`` on ``device``. torch 2.14's own counter
+    does not on CPU, where ViT blocks use the fused kernel, so their
+    attention matmuls (``2 L^2 C`` multiply-adds per block and image, about
+    8% of a ViT-S/16 block at 224 px) would be missing from every FLOP count
+    while attention written out as matmuls to return its weights (a
+    teacher's last block for MST's masker, EHM's attention pass) is counted;
+    :data:`FUSED_ATTENTION_FLOPS` adds that kernel. A device whose kernel
+    neither counts is reported here, and the benchmark tools say so."""
     q = torch.zeros(1, 1, 2, 2, device=device)
-    counter = FlopCounterMode(display=False)
+    counter = flop_counter()
     with counter:
         torch.nn.functional.scaled_dot_product_attention(q, q, q)
     return counter.get_total_flops() > 0

@@ -3,11 +3,15 @@ import os.path as osp
 import subprocess
 
 import pytest
+import torch
+import torch.nn.functional as F
 from mmengine.config import Config
 
 from conftest import PYTHON, REPO
-from maskssl.analysis.benchmark import (format_table, ratio_table,
-                                        run_benchmark, synthetic_batch)
+from maskssl.analysis.benchmark import (counts_fused_attention,
+                                        flop_counter, format_table,
+                                        ratio_table, run_benchmark,
+                                        synthetic_batch)
 
 DEMO = osp.join(REPO, 'configs/byol/byol_resnet18_1xb64-coslr-10e_toy.py')
 
@@ -19,6 +23,30 @@ def test_synthetic_batch_follows_pipeline():
     assert all(v.shape == (3, 3, 64, 64) for v in batch['inputs'])
     small = synthetic_batch(cfg, batch_size=2, img_size=32)
     assert all(v.shape == (2, 3, 32, 32) for v in small['inputs'])
+
+
+def test_fused_attention_is_counted_on_cpu():
+    # B=2 images, H=3 heads, L=16 tokens, D=8 channels per head
+    q = torch.randn(2, 3, 16, 8, requires_grad=True)
+    fused, written = flop_counter(), flop_counter()
+    with fused:
+        F.scaled_dot_product_attention(q, q, q).sum().backward()
+    with written:  # the same attention as two matmuls (and a softmax)
+        attn = (q @ q.transpose(-1, -2) * 8**-0.5).softmax(dim=-1)
+        out = attn @ q
+    # forward: Q K^T and A V, 2 B H L L D FLOPs each
+    matmuls = 2 * (2 * 2 * 3 * 16 * 16 * 8)
+    assert written.get_total_flops() == matmuls
+    counts = {str(op): n for op, n in fused.get_flop_counts()['Global'].items()}
+    assert counts[
+        'aten._scaled_dot_product_flash_attention_for_cpu'] == matmuls
+    # backward: the 4 gradient matmuls plus the recomputed Q K^T, torch's
+    # formula for its fused CUDA kernels
+    assert counts[
+        'aten._scaled_dot_product_flash_attention_for_cpu_backward'] == \
+        5 * matmuls // 2
+    assert out.shape == (2, 3, 16, 8)
+    assert counts_fused_attention('cpu')
 
 
 def test_ratios_track_flops():

@@ -48,12 +48,11 @@ from mmengine.config import Config
 from mmpretrain.models import VisionTransformer
 from mmpretrain.registry import MODELS
 from torch import Tensor
-from torch.utils.flop_counter import FlopCounterMode
 
 from maskssl.analysis import (PartTimers, StepRunner, comparison_markdown,
                               comparison_rows, counts_fused_attention,
-                              median_ms, report_json, synthetic_batch,
-                              time_parts, without_amp)
+                              flop_counter, median_ms, report_json,
+                              synthetic_batch, time_parts, without_amp)
 from maskssl.analysis.breakdown import Patch
 from maskssl.launch import load_config
 from maskssl.models.algorithms.token_masker_host import masker_guidance
@@ -269,7 +268,7 @@ def attention_pass_gflops(model: torch.nn.Module, batch: dict,
     pass through ``num_layers`` blocks, per image of ``batch``: written out
     as matmuls, so every one is counted, fused attention or not."""
     tokens, _ = patch_tokens(model, batch)
-    counter = FlopCounterMode(display=False)
+    counter = flop_counter()
     with counter:
         model.backbone.attention(tokens, num_layers)
     return counter.get_total_flops() / 2 / tokens.shape[0] / 1e9

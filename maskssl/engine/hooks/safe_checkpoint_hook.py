@@ -10,7 +10,7 @@ from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
-from maskssl.checkpoint import durable_replace, first_non_finite
+from maskssl.checkpoint import durable_replace, first_non_finite, save_atomic
 
 # the temporary name of a checkpoint while it is written
 TMP_TEMPLATE = '.{}.tmp'
@@ -110,8 +110,9 @@ class SafeCheckpointHook(CheckpointHook):
             raise
         if not is_main_process():
             return
-        write_text_durably(osp.join(runner.work_dir, 'last_checkpoint'),
-                           self.last_ckpt)
+        save_atomic(self.last_ckpt,
+                    osp.join(runner.work_dir, 'last_checkpoint'),
+                    save=write_text)
         for old in drop:
             path = osp.join(self.out_dir, self.filename_tmpl.format(old))
             if osp.isfile(path):
@@ -149,11 +150,8 @@ def check_finite_weights(model, filename: Optional[str] = None) -> None:
             'a BatchNorm running_var only shows here)')
 
 
-def write_text_durably(filename: str, text: str) -> None:
-    """Write ``text`` to ``filename`` through a temporary file and
-    :func:`~maskssl.checkpoint.durable_replace`."""
-    tmp = TMP_TEMPLATE.format(osp.basename(filename))
-    tmp = osp.join(osp.dirname(filename), tmp)
-    with open(tmp, 'w') as f:
+def write_text(text: str, filename: str) -> None:
+    """Write ``text`` into ``filename`` (a ``save`` for
+    :func:`~maskssl.checkpoint.save_atomic`)."""
+    with open(filename, 'w') as f:
         f.write(text)
-    durable_replace(tmp, filename)

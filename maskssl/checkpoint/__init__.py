@@ -7,7 +7,7 @@ from .export import (check_torchvision_resnet, detectron2_to_torchvision_key,
 from .io import (backbone_state, check_output_path, describe_state_mismatch,
                  durable_replace, first_non_finite, load_backbone_weights,
                  read_checkpoint, save_atomic, select_prefix, strip_prefix,
-                 umask_mode)
+                 umask_mode, write_file)
 from .pretrained import (PretrainedLoad, check_pretrained,
                          find_pretrained_loads, verify_pretrained)
 from .safe_load import allow_mmengine_checkpoint_types
@@ -21,7 +21,7 @@ __all__ = [
     'backbone_state', 'check_output_path', 'describe_state_mismatch',
     'durable_replace', 'first_non_finite', 'load_backbone_weights',
     'read_checkpoint', 'save_atomic', 'select_prefix', 'strip_prefix',
-    'umask_mode',
+    'umask_mode', 'write_file',
     'PretrainedLoad', 'check_pretrained', 'find_pretrained_loads',
     'verify_pretrained', 'allow_mmengine_checkpoint_types'
 ]

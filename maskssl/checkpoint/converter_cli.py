@@ -1,7 +1,8 @@
 """The command line shared by the checkpoint converters in
-``tools/model_converters/`` (``extract_backbone_weights.py``, ``to_timm.py``,
-``to_torchvision.py``, ``to_detectron2.py``): ``SRC DST [--force]``, refuse to overwrite SRC, write
-atomically, one ``error: ...`` line and exit status 1 on bad input."""
+``tools/model_converters/`` (``extract_backbone_weights.py``,
+``to_timm.py``, ``to_torchvision.py``, ``to_detectron2.py``): ``SRC DST
+[--force]``, refuse to overwrite SRC, write atomically, one ``error: ...``
+line and exit status 1 on bad input."""
 import argparse
 import sys
 from typing import Any, Callable, Tuple

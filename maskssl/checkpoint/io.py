@@ -10,7 +10,7 @@ import fnmatch
 import os
 import os.path as osp
 import tempfile
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -214,6 +214,13 @@ def durable_replace(tmp: str, filename: str) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def write_file(data: Union[str, bytes], filename: str) -> None:
+    """Write ``data`` into ``filename``, in text mode for a ``str`` and in
+    binary mode for ``bytes`` (a ``save`` for :func:`save_atomic`)."""
+    with open(filename, 'w' if isinstance(data, str) else 'wb') as f:
+        f.write(data)
 
 
 def save_atomic(obj: Any, filename: str,

@@ -4,7 +4,8 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from torch import nn
 
-from maskssl.checkpoint import describe_state_mismatch, load_backbone_weights
+from maskssl.checkpoint import (describe_state_mismatch, load_backbone_weights,
+                                save_atomic, write_file)
 
 
 def _training_checkpoint(model: nn.Module) -> dict:
@@ -88,3 +89,23 @@ def test_describe_state_mismatch_names_missing_unexpected_and_shapes():
     assert describe_state_mismatch(own, state) == (
         "1 missing keys ['c'], 1 unexpected keys ['d'], 1 shapes differ "
         "(checkpoint vs model) ['b (4,) vs (3,)']")
+
+
+def test_save_atomic_with_write_file_text_and_bytes(tmp_path):
+    text, data = 'work_dir/epoch_3.pth\n', bytes(range(256))
+    save_atomic(text, str(tmp_path / 'last_checkpoint'), save=write_file)
+    save_atomic(data, str(tmp_path / 'sub' / 'model.pth'), save=write_file)
+    assert (tmp_path / 'last_checkpoint').read_text() == text
+    assert (tmp_path / 'sub' / 'model.pth').read_bytes() == data
+    # no temporary file is left next to the results
+    assert sorted(p.name for p in tmp_path.rglob('*')) == [
+        'last_checkpoint', 'model.pth', 'sub']
+
+
+def test_save_atomic_keeps_the_old_file_when_the_write_fails(tmp_path):
+    target = tmp_path / 'last_checkpoint'
+    target.write_text('old\n')
+    with pytest.raises(TypeError):
+        save_atomic(3, str(target), save=write_file)  # not str nor bytes
+    assert target.read_text() == 'old\n'
+    assert [p.name for p in tmp_path.iterdir()] == ['last_checkpoint']

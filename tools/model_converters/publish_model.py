@@ -24,7 +24,7 @@ import torch
 
 from maskssl.checkpoint import (check_output_path, publish_checkpoint,
                                 published_name, read_checkpoint,
-                                save_atomic)
+                                save_atomic, write_file)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -39,12 +39,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def write_bytes(data: bytes, filename: str) -> None:
-    """Write ``data`` into ``filename``."""
-    with open(filename, 'wb') as f:
-        f.write(data)
-
-
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     try:
@@ -56,7 +50,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                                hashlib.sha256(data).hexdigest(),
                                datetime.date.today().strftime('%Y%m%d'))
         check_output_path(args.src, final, args.force)
-        save_atomic(data, final, save=write_bytes)
+        save_atomic(data, final, save=write_file)
     except (OSError, ValueError) as err:
         sys.exit(f'error: {err}')
     print(f'wrote {len(ckpt["state_dict"])} tensors to {final}')

@@ -10,7 +10,8 @@ from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
-from maskssl.checkpoint import durable_replace, first_non_finite, save_atomic
+from maskssl.checkpoint import (durable_replace, first_non_finite, save_atomic,
+                                write_file)
 
 # the temporary name of a checkpoint while it is written
 TMP_TEMPLATE = '.{}.tmp'
@@ -112,7 +113,7 @@ class SafeCheckpointHook(CheckpointHook):
             return
         save_atomic(self.last_ckpt,
                     osp.join(runner.work_dir, 'last_checkpoint'),
-                    save=write_text)
+                    save=write_file)
         for old in drop:
             path = osp.join(self.out_dir, self.filename_tmpl.format(old))
             if osp.isfile(path):
@@ -149,9 +150,3 @@ def check_finite_weights(model, filename: Optional[str] = None) -> None:
             'its first NaN/inf loss or gradient; a non-finite buffer such as '
             'a BatchNorm running_var only shows here)')
 
-
-def write_text(text: str, filename: str) -> None:
-    """Write ``text`` into ``filename`` (a ``save`` for
-    :func:`~maskssl.checkpoint.save_atomic`)."""
-    with open(filename, 'w') as f:
-        f.write(text)

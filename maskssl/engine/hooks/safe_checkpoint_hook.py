@@ -149,4 +149,3 @@ def check_finite_weights(model, filename: Optional[str] = None) -> None:
             'previous checkpoint is kept (DivergenceGuardHook stops a run at '
             'its first NaN/inf loss or gradient; a non-finite buffer such as '
             'a BatchNorm running_var only shows here)')
-

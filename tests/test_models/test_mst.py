@@ -7,12 +7,16 @@ from math import cos, pi
 import pytest
 import torch
 from mmengine.logging import MessageHub
+from mmpretrain.models import VisionTransformer
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from maskssl.checkpoint import load_backbone_weights
 from maskssl.models.algorithms.mst import split_views, symmetric
 from maskssl.models.utils.attention import class_attention
 from test_token_maskers import MASKERS
+# the converter tests' tool loader
+from test_tools.test_model_converters import load_tool
 
 B, SIZE, LOCAL = 4, 32, 16  # 32 px / 8 px patches: a 4 x 4 grid
 
@@ -220,3 +224,30 @@ def test_backbone_without_mask_support_is_refused():
             type='VisionTransformer', arch=dict(
                 embed_dims=32, num_layers=2, num_heads=2,
                 feedforward_channels=64), img_size=SIZE, patch_size=8)))
+
+
+def test_extract_mst_teacher_backbone(tmp_path):
+    """``--prefix teacher.module.0.`` extracts MST's EMA teacher (the network
+    DINO evaluates and releases) into a plain mmpretrain ViT."""
+    model = build()
+    model.teacher.update_parameters(
+        torch.nn.Sequential(model.backbone, model.neck))  # teacher = student
+    with torch.no_grad():
+        for param in model.backbone.parameters():
+            param.add_(1.0)  # the student moves on, the teacher does not
+    src, dst = str(tmp_path / 'mst.pth'), str(tmp_path / 'teacher.pth')
+    torch.save({'state_dict': model.state_dict()}, src)
+    load_tool('extract_backbone_weights').main(
+        [src, dst, '--prefix', 'teacher.module.0.'])
+    vit = VisionTransformer(
+        arch=dict(embed_dims=32, num_layers=2, num_heads=2,
+                  feedforward_channels=64),
+        img_size=SIZE, patch_size=8, out_type='cls_token')
+    assert load_backbone_weights(vit, dst, allow_unexpected=(
+        'mask_token', )) == len(vit.state_dict())
+    teacher = model.teacher.module[0].state_dict()
+    student = model.backbone.state_dict()
+    for name, value in vit.state_dict().items():
+        assert torch.equal(value, teacher[name]), name
+        if value.is_floating_point():
+            assert not torch.equal(value, student[name]), name

@@ -6,8 +6,9 @@ import os.path as osp
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from maskssl.launch import (add_launch_args, fill_dataloader_defaults,
-                            load_config, parse_launch_args, prepare_launch)
+from maskssl.launch import (add_launch_args, close_dist,
+                            fill_dataloader_defaults, load_config,
+                            parse_launch_args, prepare_launch)
 from maskssl.utils import register_all_modules
 
 
@@ -42,6 +43,7 @@ def main() -> None:
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(metrics, f, indent=2)
+    close_dist()
 
 
 if __name__ == '__main__':

@@ -17,7 +17,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from maskssl.launch import (ResumeError, WorkDirLock, WorkDirLockedError,
-                            add_launch_args, check_resume,
+                            add_launch_args, check_resume, close_dist,
                             describe_missing_resume, fill_dataloader_defaults,
                             is_finished, launch_rank, load_config,
                             parse_launch_args, prepare_launch, resume_source)
@@ -140,6 +140,7 @@ def main() -> None:
             sys.exit(f'error: {err}')
     try:
         train(cfg, args, stale)
+        close_dist()
     finally:
         lock.release()
 

@@ -40,6 +40,21 @@ def init_cpu_dist(launcher: str) -> None:
     torch_dist.init_process_group(backend='gloo')
 
 
+def close_dist() -> None:
+    """Destroy the default process group at the end of a run that succeeded
+    (a no-op outside distributed runs), as torch asks every process to do
+    near the end of its main.
+
+    Without it, gloo's worker threads outlive the interpreter's teardown and
+    a rank of a finished run can abort at exit ("terminate called without
+    an active exception", SIGABRT), which turns the whole job's exit status
+    into a failure. Not to be called after an error: another rank may still
+    wait in a collective, and the destroy could hang.
+    """
+    if torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
+
+
 def adapt_cfg_to_cpu(cfg: Config, distributed: bool) -> List[str]:
     """Make a GPU config runnable on CPU, in place.
 

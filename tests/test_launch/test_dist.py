@@ -3,7 +3,7 @@ from mmengine.config import Config
 from mmpretrain.registry import MODEL_WRAPPERS
 from torch import nn
 
-from maskssl.launch import adapt_cfg_to_cpu
+from maskssl.launch import adapt_cfg_to_cpu, close_dist
 
 
 def test_distributed_cpu_config():
@@ -58,3 +58,17 @@ def test_cpu_wrapper_reverts_sync_bn(tmp_path, monkeypatch):
         assert out.shape == (2, 4, 6, 6)
     finally:
         torch.distributed.destroy_process_group()
+
+
+def test_close_dist_destroys_the_group_and_is_a_no_op_without(tmp_path):
+    close_dist()  # no group: nothing to do, no error
+    torch.distributed.init_process_group('gloo', rank=0, world_size=1,
+                                         init_method=f'file://{tmp_path}/pg')
+    try:
+        assert torch.distributed.is_initialized()
+        close_dist()
+        assert not torch.distributed.is_initialized()
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    close_dist()  # twice: still a no-op
